@@ -1,0 +1,108 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Domicile",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "domicile", targets: ["domicile"]),
+        .library(name: "DomicileCore", targets: ["DomicileCore"]),
+        .library(name: "DomicileVault", targets: ["DomicileVault"]),
+        .library(name: "DomicileHTTP", targets: ["DomicileHTTP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        // The domain: identifiers, validation, schema, masking, the store protocols. No HTTP, no database.
+        .target(
+            name: "DomicileCore",
+            swiftSettings: strict
+        ),
+        // Keys, envelope encryption, blind indexes and the services that use them.
+        .target(
+            name: "DomicileVault",
+            dependencies: [
+                "DomicileCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The embedded store: one SQLite file in WAL mode, group commit.
+        .target(
+            name: "DomicileSQLite",
+            dependencies: [
+                "DomicileCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // HTTP adapter.
+        .target(
+            name: "DomicileHTTP",
+            dependencies: [
+                "DomicileCore",
+                "DomicileVault",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "domicile",
+            dependencies: [
+                "DomicileCore",
+                "DomicileVault",
+                "DomicileSQLite",
+                "DomicileHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DomicileCoreTests",
+            dependencies: ["DomicileCore"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DomicileVaultTests",
+            dependencies: ["DomicileCore", "DomicileVault", "DomicileSQLite"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DomicileHTTPTests",
+            dependencies: [
+                "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileHTTP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DomicileSystemTests",
+            dependencies: ["DomicileCore"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,52 @@
+/// How PII is shown to anyone without `view_pii`: enough to recognise a record, not to use it.
+public enum Masking {
+    /// The masked form of any attribute value, by the attribute's type.
+    public static func mask(_ value: AttributeValue, as type: AttributeType) -> String {
+        switch (type, value) {
+        case (.email, .string(let text)): email(text)
+        case (.phone, .string(let text)): phone(text)
+        case (.name, .string(let text)): name(text)
+        case (.date, .string(let text)): date(text)
+        default: fully
+        }
+    }
+
+    /// Other types are fully masked with a fixed width, so not even the length shows.
+    public static let fully = "********"
+
+    /// `john@example.com` → `j***@e******.com`: first letter of the local part, then every
+    /// label of the domain but the top-level one reduced to its first letter and stars.
+    public static func email(_ text: String) -> String {
+        guard let at = text.lastIndex(of: "@") else { return fully }
+        let local = text[..<at]
+        let labels = text[text.index(after: at)...].split(separator: ".", omittingEmptySubsequences: false)
+        guard let first = local.first, labels.count >= 2 else { return fully }
+        let masked = labels.dropLast().map { label in
+            label.isEmpty ? "" : String(label.first!) + String(repeating: "*", count: label.count - 1)
+        }
+        return "\(first)***@" + (masked + [String(labels.last!)]).joined(separator: ".")
+    }
+
+    /// `+971501234567` → `+9715*****567`: the calling code and a digit or so stay, as do the
+    /// last three digits; shorter numbers keep less, so at least half the digits are hidden.
+    public static func phone(_ text: String) -> String {
+        let digits = Array(text.filter(\.isNumber))
+        guard digits.count >= 4 else { return fully }
+        let head = min(4, digits.count / 3)
+        let tail = min(3, digits.count / 4)
+        let hidden = digits.count - head - tail
+        return "+" + String(digits[..<head]) + String(repeating: "*", count: hidden) + String(digits[(digits.count - tail)...])
+    }
+
+    /// `Jane` → `J***`.
+    public static func name(_ text: String) -> String {
+        guard let first = text.first else { return "***" }
+        return "\(first)***"
+    }
+
+    /// Dates keep their year only: `1990-04-17` → `1990-**-**`.
+    public static func date(_ text: String) -> String {
+        guard text.count >= 4 else { return fully }
+        return text.prefix(4) + "-**-**"
+    }
+}

@@ -1,0 +1,120 @@
+/// One customer element of an ingest request, checked and normalised, ready to be sealed.
+public struct CustomerUpsert: Sendable, Hashable {
+    public var customerID: CustomerID
+    public var updateExistingOnly: Bool
+    /// Attributes to set, in their stored (normalised) form.
+    public var set: [AttributeName: AttributeValue]
+    /// Attributes the request sent as `null`: removed.
+    public var remove: Set<AttributeName>
+
+    public init(customerID: CustomerID, updateExistingOnly: Bool = false,
+                set: [AttributeName: AttributeValue], remove: Set<AttributeName> = []) {
+        self.customerID = customerID
+        self.updateExistingOnly = updateExistingOnly
+        self.set = set
+        self.remove = remove
+    }
+
+    /// Keys a customer element may carry besides its attributes.
+    static let elementKeys: Set<String> = ["type", "customer_id", "attributes", "update_existing_only"]
+
+    /// Reads one `{"type":"customer","customer_id":…,"attributes":{…}}` element.
+    ///
+    /// - Parameter schema: the workspace's schema; attributes it does not know are returned in
+    ///   `newAttributes` with a type inferred from their JSON value, PII, not indexed.
+    /// - Throws: a `Failure` naming the attribute and the reason; no value from the element is in it.
+    public static func parse(_ element: JSONValue, schema: PIISchema, allowIdentifyingCustomerIDs: Bool,
+                             requireType: Bool = true) throws(Failure)
+        -> (upsert: CustomerUpsert, newAttributes: [AttributeDefinition])
+    {
+        guard case .object(let fields) = element else {
+            throw Failure(.attribute, attribute: "elements", "each element must be a JSON object")
+        }
+        switch fields["type"] {
+        case .string("customer"):
+            break
+        case .string(let type) where type == "event" || type == "device":
+            throw Failure(.attribute, attribute: "type",
+                          "\(type) elements carry behaviour, not PII: send them to the main data center, not to Domicile")
+        case nil where !requireType:
+            break
+        case nil:
+            throw Failure(.missingAttribute, attribute: "type", "type is required and must be \"customer\"")
+        default:
+            throw Failure(.attribute, attribute: "type", "type must be \"customer\" (lower-case)")
+        }
+        if let unknown = fields.keys.sorted().first(where: { !elementKeys.contains($0) }) {
+            let safeName = (try? AttributeName(validating: unknown))?.rawValue
+            throw Failure(.attribute, attribute: safeName,
+                          "unknown element field; customer attributes go inside \"attributes\"")
+        }
+        let customerID: CustomerID
+        switch fields["customer_id"] {
+        case .string(let raw):
+            customerID = try CustomerID(validating: raw, allowIdentifying: allowIdentifyingCustomerIDs)
+        case nil, .null?:
+            throw Failure(.missingAttribute, attribute: "customer_id", "customer_id is required")
+        default:
+            throw Failure(.attribute, attribute: "customer_id", "customer_id must be a string")
+        }
+        var updateExistingOnly = false
+        switch fields["update_existing_only"] {
+        case nil, .null?: break
+        case .bool(let flag)?: updateExistingOnly = flag
+        default: throw Failure(.attribute, attribute: "update_existing_only", "update_existing_only must be true or false")
+        }
+        var set: [AttributeName: AttributeValue] = [:]
+        var remove: Set<AttributeName> = []
+        var newAttributes: [AttributeDefinition] = []
+        switch fields["attributes"] {
+        case nil, .null?:
+            break
+        case .object(let attributes)?:
+            // Sorted, so that the first failure reported is the same every time.
+            for (rawName, json) in attributes.sorted(by: { $0.key < $1.key }) {
+                let name = try AttributeName(validating: rawName)
+                let value: AttributeValue
+                switch json {
+                case .null:
+                    remove.insert(name)
+                    continue
+                case .string(let text): value = .string(text)
+                case .integer(let number): value = .integer(number)
+                case .double(let number): value = .double(number)
+                case .bool(let flag): value = .bool(flag)
+                case .array, .object:
+                    throw Failure(.attribute, attribute: name.rawValue,
+                                  "attribute values must be a string, a number, a boolean or null, not \(json.typeName == "array" ? "an array" : "an object")")
+                }
+                let definition: AttributeDefinition
+                if let known = schema[name] {
+                    definition = known
+                } else {
+                    definition = AttributeDefinition(name: name, type: value.inferredType, pii: true, indexed: false)
+                    newAttributes.append(definition)
+                }
+                set[name] = try definition.normalize(value)
+            }
+        default:
+            throw Failure(.attribute, attribute: "attributes", "attributes must be a JSON object")
+        }
+        let upsert = CustomerUpsert(customerID: customerID, updateExistingOnly: updateExistingOnly, set: set, remove: remove)
+        var extended = schema
+        newAttributes.forEach { extended.set($0) }
+        try upsert.checkPIILimit(keeping: [], schema: extended)
+        return (upsert, newAttributes)
+    }
+
+    /// Refuses the upsert if the customer would hold more than the allowed number of PII attributes.
+    /// - Parameter existing: the attribute names the customer already has.
+    public func checkPIILimit(keeping existing: some Sequence<String>, schema: PIISchema) throws(Failure) {
+        var names = Set(existing.map(AttributeName.init(trusted:)))
+        names.subtract(remove)
+        names.formUnion(set.keys)
+        let pii = names.count { schema[$0]?.pii ?? true }
+        if pii > PIISchema.maximumPIIAttributes {
+            throw Failure(.tooManyAttributes, attribute: "attributes",
+                          "a customer can hold at most \(PIISchema.maximumPIIAttributes) PII attributes; this update would leave \(pii)")
+        }
+    }
+}

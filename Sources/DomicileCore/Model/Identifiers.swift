@@ -1,0 +1,154 @@
+/// A workspace (one brand's tenancy) identifier: 1–64 characters of `A–Z a–z 0–9 _ -`.
+public struct WorkspaceID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(validating raw: String) throws(Failure) {
+        guard (1...64).contains(raw.utf8.count),
+              raw.utf8.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") })
+        else {
+            throw Failure(.attribute, attribute: "workspace_id",
+                          "workspace id must be 1 to 64 characters of letters, digits, '_' or '-'")
+        }
+        self.rawValue = raw
+    }
+
+    /// Wraps an id read back from storage, where it was validated on the way in.
+    public init(trusted raw: String) { self.rawValue = raw }
+
+    public init(from decoder: any Decoder) throws {
+        let raw = try decoder.singleValueContainer().decode(String.self)
+        self = try WorkspaceID(validating: raw)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    public var description: String { rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// The brand's identifier for one of its customers.
+///
+/// It is the only key the main data center holds, so it must not itself identify a person:
+/// placeholders, e-mail addresses and international phone numbers are refused (a workspace
+/// may opt out of the identifying check). Pure digit strings are accepted, because numeric
+/// database ids are the common case.
+public struct CustomerID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public static let maximumLength = 255
+
+    /// Values engagement platforms refuse as customer ids: they are what broken integrations send.
+    public static let placeholders: Set<String> = [
+        "unknown", "guest", "null", "none", "na", "n/a", "0", "1", "2", "-1", "-2", "true", "false",
+        "id", "customer_id", "uid", "userid", "user_id", "empty", "undefined", "nil", "nan",
+    ]
+
+    public let rawValue: String
+
+    /// Validates a customer id.
+    /// - Parameter allowIdentifying: accept ids that look like an e-mail address or phone number.
+    public init(validating raw: String, allowIdentifying: Bool = false) throws(Failure) {
+        let field = "customer_id"
+        if raw.isEmpty || raw.allSatisfy(\.isWhitespace) {
+            throw Failure(.missingAttribute, attribute: field, "customer_id cannot be empty")
+        }
+        if raw != raw.trimmingWhitespace() {
+            throw Failure(.invalidCustomerID, attribute: field, "customer_id cannot start or end with white space")
+        }
+        if raw.count > Self.maximumLength {
+            throw Failure(.invalidCustomerID, attribute: field,
+                          "customer_id is longer than \(Self.maximumLength) characters")
+        }
+        if raw.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw Failure(.invalidCustomerID, attribute: field, "customer_id cannot contain control characters")
+        }
+        if Self.placeholders.contains(raw.lowercased()) {
+            throw Failure(.invalidCustomerID, attribute: field,
+                          "customer_id is a placeholder value; send the brand's real customer id")
+        }
+        if !allowIdentifying {
+            if (try? EmailAddress(validating: raw)) != nil {
+                throw Failure(.invalidCustomerID, attribute: field,
+                              "customer_id looks like an e-mail address; it travels to the main data center and must not identify a person")
+            }
+            if raw.hasPrefix("+") || raw.hasPrefix("00"), (try? E164PhoneNumber(validating: raw.hasPrefix("00") ? "+" + raw.dropFirst(2) : raw)) != nil {
+                throw Failure(.invalidCustomerID, attribute: field,
+                              "customer_id looks like a phone number; it travels to the main data center and must not identify a person")
+            }
+        }
+        self.rawValue = raw
+    }
+
+    /// Wraps a value read back from storage, where it was validated on the way in.
+    public init(trusted raw: String) { self.rawValue = raw }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    public var description: String { rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// The name of a customer attribute: a letter or `_`, then up to 63 letters, digits or `_`.
+public struct AttributeName: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public static let reservedNames: Set<String> = ["id", "_id", "customer_id"]
+    public static let reservedPrefix = "moe_"
+
+    public let rawValue: String
+
+    public init(validating raw: String) throws(Failure) {
+        let bytes = Array(raw.utf8)
+        guard let first = bytes.first else {
+            throw Failure(.attribute, "attribute names cannot be empty")
+        }
+        guard bytes.count <= 64,
+              first.isASCIILetter || first == UInt8(ascii: "_"),
+              bytes.allSatisfy({ $0.isASCIIAlphanumeric || $0 == UInt8(ascii: "_") })
+        else {
+            // The name itself is not echoed: a malformed name is often a value sent by mistake.
+            throw Failure(.attribute, "attribute names must be 1 to 64 characters: a letter or '_' first, then letters, digits or '_'")
+        }
+        if Self.reservedNames.contains(raw.lowercased()) || raw.lowercased().hasPrefix(Self.reservedPrefix) {
+            throw Failure(.attribute, attribute: raw,
+                          "attribute name is reserved (names starting with 'moe_', and 'id', '_id', 'customer_id')")
+        }
+        self.rawValue = raw
+    }
+
+    /// Wraps a name read back from storage.
+    public init(trusted raw: String) { self.rawValue = raw }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    public var description: String { rawValue }
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+extension UInt8 {
+    @inlinable var isASCIILetter: Bool { (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) }
+    @inlinable var isASCIIDigit: Bool { (0x30...0x39).contains(self) }
+    @inlinable var isASCIIAlphanumeric: Bool { isASCIILetter || isASCIIDigit }
+}
+
+extension StringProtocol {
+    /// Trims Unicode white space and newlines at both ends, without Foundation.
+    public func trimmingWhitespace() -> String {
+        guard let start = firstIndex(where: { !$0.isWhitespace }) else { return "" }
+        let end = lastIndex(where: { !$0.isWhitespace })!
+        return String(self[start...end])
+    }
+}

@@ -1,0 +1,101 @@
+import DomicileCore
+import DomicileVault
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The one place where errors become HTTP answers.
+///
+/// Every refusal has the engagement platforms' shape,
+/// `{"status":"fail","error":{"type","attribute","message","request_id"}}`, and nothing in it
+/// comes from the request: messages are Domicile's own words.
+enum ErrorResponse {
+    struct Body: Encodable {
+        struct Detail: Encodable {
+            var type: String
+            var attribute: String?
+            var message: String
+            var index: Int?
+            var requestID: String?
+
+            enum CodingKeys: String, CodingKey {
+                case type, attribute, message, index, requestID = "request_id"
+            }
+        }
+        var status = "fail"
+        var error: Detail
+        var errors: [Detail]?
+    }
+
+    static func status(for kind: Failure.Kind) -> HTTPResponse.Status {
+        switch kind {
+        case .missingAttribute, .attribute, .invalidCustomerID, .tooManyAttributes, .malformedJSON: .badRequest
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .payloadTooLarge: .contentTooLarge
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .workspaceMismatch, .conflict: .conflict
+        case .notFound: .notFound
+        case .rateLimited: .tooManyRequests
+        case .notServedHere: .misdirectedRequest
+        case .unavailable: .serviceUnavailable
+        case .methodNotAllowed: .methodNotAllowed
+        case .internal: .internalServerError
+        }
+    }
+
+    static func detail(_ failure: Failure, requestID: String?) -> Body.Detail {
+        Body.Detail(type: failure.kind.rawValue, attribute: failure.attribute, message: failure.message,
+                    index: failure.element, requestID: requestID)
+    }
+
+    /// An answer for one failure, or for a list of them (a bulk request whose every element was refused).
+    static func response(_ failure: Failure, all: [Failure]? = nil, requestID: String,
+                         status: HTTPResponse.Status? = nil, headers: HTTPFields = [:]) -> Response {
+        let body = Body(error: detail(failure, requestID: requestID),
+                        errors: all.map { $0.map { detail($0, requestID: nil) } })
+        var fields = headers
+        if failure.kind == .unauthorized { fields[.wwwAuthenticate] = "Basic realm=\"domicile\"" }
+        return JSONResponse.make(body, status: status ?? self.status(for: failure.kind), headers: fields)
+    }
+
+    /// Turns anything thrown by a handler into a failure that is safe to show.
+    static func failure(for error: any Error) -> Failure {
+        switch error {
+        case let failure as Failure:
+            return failure
+        case is NIOTooManyBytesError:
+            return Failure(.payloadTooLarge, "request body is larger than \(JSONBody.maximumSize / 1024) KB")
+        case StoreError.notFound:
+            return Failure(.notFound, "not found")
+        case let error as any HTTPResponseError:
+            switch error.status {
+            case .notFound: return Failure(.notFound, "no such endpoint")
+            case .methodNotAllowed: return Failure(.methodNotAllowed, "method not allowed on this endpoint")
+            case .contentTooLarge: return Failure(.payloadTooLarge, "request body is larger than \(JSONBody.maximumSize / 1024) KB")
+            case .unauthorized: return Failure(.unauthorized, "credentials are required")
+            default:
+                if (400..<500).contains(error.status.code) {
+                    return Failure(.attribute, error.status.reasonPhrase)
+                }
+                return Failure(.internal, "internal error; quote the request id when reporting it")
+            }
+        default:
+            return Failure(.internal, "internal error; quote the request id when reporting it")
+        }
+    }
+}
+
+enum JSONResponse {
+    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        // Encoding our own response types cannot fail; an empty object would still be valid JSON.
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}

@@ -1,0 +1,45 @@
+import DomicileVault
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Liveness, readiness and the API description.
+struct HealthController {
+    let vault: Vault
+
+    struct Status: Encodable {
+        var status: String
+        var region: String?
+        var checks: [String: String]?
+    }
+
+    func addRoutes(to router: Router<DomicileRequestContext>) {
+        router.get("health/live") { _, _ in
+            JSONResponse.make(Status(status: "live"))
+        }
+        router.get("health/ready") { _, context in
+            do {
+                try await vault.checkReady()
+                return JSONResponse.make(Status(status: "ready", region: vault.region,
+                                                checks: ["storage": "ok", "keys": vault.keyring.root.name]))
+            } catch {
+                context.logger.warning("not ready", metadata: ["error.type": "\(type(of: error))"])
+                return JSONResponse.make(Status(status: "unavailable", region: vault.region), status: .serviceUnavailable)
+            }
+        }
+        router.get("openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: OpenAPIDocument.bytes)))
+        }
+    }
+}
+
+/// The OpenAPI 3.1 description of this API, shipped as a resource of this module.
+public enum OpenAPIDocument {
+    public static let bytes: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"),
+              let data = try? Data(contentsOf: url)
+        else { return Array("openapi: 3.1.0\n".utf8) }
+        return Array(data)
+    }()
+}

@@ -1,0 +1,27 @@
+import DomicileCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Reads a JSON request body within the data API's limits.
+enum JSONBody {
+    /// Bodies over 128 KB are refused (the engagement platforms' limit).
+    static let maximumSize = 128 * 1024
+
+    static func read(_ request: Request) async throws -> JSONValue {
+        guard let type = request.headers[.contentType]?.lowercased(),
+              type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == "application/json"
+        else {
+            throw Failure(.unsupportedMediaType, attribute: "Content-Type", "request body must be JSON, sent as Content-Type: application/json")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumSize {
+            throw Failure(.payloadTooLarge, "request body is larger than \(maximumSize / 1024) KB")
+        }
+        let buffer = try await request.body.collect(upTo: maximumSize)
+        do {
+            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer, byteTransferStrategy: .noCopy))
+        } catch {
+            throw Failure(.malformedJSON, "request body is not valid JSON")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import DomicileCore
+import DomicileVault
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Outermost middleware: logs one line per request and turns every error into the JSON error shape.
+///
+/// It logs the method, the path without its query string (lookups carry e-mail addresses and
+/// phone numbers there), the status and the duration; never a header value or a body.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = DomicileRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let failure = ErrorResponse.failure(for: error)
+            if failure.kind == .internal {
+                context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])
+            }
+            response = ErrorResponse.response(failure, requestID: context.requestID)
+        }
+        response.headers[.requestID] = context.requestID
+        let elapsed = ContinuousClock.now - start
+        context.logger.info("request", metadata: [
+            "http.method": "\(request.method.rawValue)",
+            "http.path": "\(request.uri.path)",
+            "http.status": "\(response.status.code)",
+            "duration_ms": "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)",
+        ])
+        return response
+    }
+}
+
+/// The data API's gate: HTTP Basic (workspace id : data API key), the workspace in the path,
+/// suspension, and the per-workspace rate limit, in that order.
+struct DataAPIAuthMiddleware: RouterMiddleware {
+    typealias Context = DomicileRequestContext
+    let vault: Vault
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let (user, password) = Self.basicCredentials(request.headers[.authorization]),
+              let workspace = try await vault.authenticate(workspace: user, key: password)
+        else {
+            // One answer for an unknown workspace and a wrong key, so neither can be probed.
+            throw Failure(.unauthorized, "missing or invalid credentials: use HTTP Basic with the workspace id and its data API key")
+        }
+        if let inPath = context.parameters.get("workspace"), inPath != workspace.id.rawValue {
+            throw Failure(.workspaceMismatch, attribute: "workspace_id", "the workspace in the path is not the one the credentials belong to")
+        }
+        if workspace.suspended {
+            throw Failure(.forbidden, "this workspace is suspended")
+        }
+        if workspace.region != vault.region {
+            throw Failure(.notServedHere, attribute: "workspace_id", "this workspace is homed in region \(workspace.region), not \(vault.region)")
+        }
+        let decision = limiter.admit(workspace.id, limit: workspace.rateLimitPerMinute)
+        var headers: HTTPFields = [
+            .rateLimitLimit: "\(decision.limit)",
+            .rateLimitRemaining: "\(decision.remaining)",
+            .rateLimitReset: "\(decision.resetSeconds)",
+        ]
+        guard decision.allowed else {
+            headers[.retryAfter] = "\(decision.resetSeconds)"
+            return ErrorResponse.response(
+                Failure(.rateLimited, "rate limit of \(decision.limit) requests a minute reached; retry after \(decision.resetSeconds) s"),
+                requestID: context.requestID, headers: headers)
+        }
+        var context = context
+        context.workspace = workspace
+        var response = try await next(request, context)
+        for field in headers { response.headers[field.name] = field.value }
+        return response
+    }
+
+    static func basicCredentials(_ header: String?) -> (String, String)? {
+        guard let header, header.count > 6, header.prefix(6).lowercased() == "basic " else { return nil }
+        guard let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let decoded = String(data: data, encoding: .utf8),
+              let colon = decoded.firstIndex(of: ":")
+        else { return nil }
+        return (String(decoded[..<colon]), String(decoded[decoded.index(after: colon)...]))
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+    static let rateLimitLimit = Self("X-RateLimit-Limit")!
+    static let rateLimitRemaining = Self("X-RateLimit-Remaining")!
+    static let rateLimitReset = Self("X-RateLimit-Reset")!
+}

@@ -1,0 +1,124 @@
+import Crypto
+import DomicileCore
+import Foundation
+
+/// The byte formats of everything Domicile seals, and the associated data that binds each
+/// ciphertext to its place. Every format starts with a version byte, so a later format can be
+/// read beside this one.
+public enum Envelope {
+    static let formatVersion: UInt8 = 1
+
+    /// What kind of sealed attribute value this is.
+    public enum ValueKind: UInt8, Sendable {
+        /// Sealed by Domicile with the customer's data key.
+        case vault = 1
+        /// Ciphertext the brand sealed with its own key (client-held-key mode); Domicile cannot read it.
+        case client = 2
+    }
+
+    // MARK: Customer data keys
+
+    /// `version(1) workspaceKeyVersion(u32) nonce(12) ciphertext(32) tag(16)`, AAD = workspace | customer.
+    public static func wrapDataKey(_ dataKey: SymmetricKey, with workspaceKey: SymmetricKey, version: UInt32,
+                                   workspace: WorkspaceID, customer: CustomerID) throws -> [UInt8] {
+        let aad = associatedData("datakey", [workspace.rawValue, customer.rawValue])
+        let box = try dataKey.withUnsafeBytes { try AES.GCM.seal(Data($0), using: workspaceKey, authenticating: aad) }
+        return [formatVersion] + bigEndian(version) + Array(box.combined!)
+    }
+
+    /// The workspace key version a wrapped data key needs.
+    public static func workspaceKeyVersion(ofWrappedDataKey wrapped: [UInt8]) throws -> UInt32 {
+        guard wrapped.count == 1 + 4 + 12 + 32 + 16, wrapped[0] == formatVersion else { throw KeyError.malformedCiphertext }
+        return wrapped[1..<5].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    public static func unwrapDataKey(_ wrapped: [UInt8], with workspaceKey: SymmetricKey,
+                                     workspace: WorkspaceID, customer: CustomerID) throws -> SymmetricKey {
+        _ = try workspaceKeyVersion(ofWrappedDataKey: wrapped)
+        let aad = associatedData("datakey", [workspace.rawValue, customer.rawValue])
+        do {
+            let box = try AES.GCM.SealedBox(combined: wrapped[5...])
+            return SymmetricKey(data: try AES.GCM.open(box, using: workspaceKey, authenticating: aad))
+        } catch {
+            throw KeyError.unwrapFailed
+        }
+    }
+
+    // MARK: Attribute values
+
+    /// `version(1) kind(1)=vault nonce(12) ciphertext tag(16)`, AAD = version | workspace | customer | attribute:
+    /// a value copied onto another customer or attribute does not open.
+    public static func seal(_ value: AttributeValue, with dataKey: SymmetricKey,
+                            workspace: WorkspaceID, customer: CustomerID, attribute: AttributeName) throws -> [UInt8] {
+        let aad = associatedData("value", [workspace.rawValue, customer.rawValue, attribute.rawValue])
+        let box = try AES.GCM.seal(value.plaintext, using: dataKey, authenticating: aad)
+        var out: [UInt8] = [formatVersion, ValueKind.vault.rawValue]
+        out.append(contentsOf: box.combined!)
+        return out
+    }
+
+    /// Wraps ciphertext the brand produced with its own key, unread.
+    public static func clientSealed(_ ciphertext: [UInt8]) -> [UInt8] {
+        [formatVersion, ValueKind.client.rawValue] + ciphertext
+    }
+
+    public static func kind(of sealed: [UInt8]) throws -> ValueKind {
+        guard sealed.count >= 2, sealed[0] == formatVersion, let kind = ValueKind(rawValue: sealed[1]) else {
+            throw KeyError.malformedCiphertext
+        }
+        return kind
+    }
+
+    public static func open(_ sealed: [UInt8], with dataKey: SymmetricKey,
+                            workspace: WorkspaceID, customer: CustomerID, attribute: AttributeName) throws -> AttributeValue {
+        guard try kind(of: sealed) == .vault else { throw KeyError.malformedCiphertext }
+        let aad = associatedData("value", [workspace.rawValue, customer.rawValue, attribute.rawValue])
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed[2...])
+            let plaintext = try AES.GCM.open(box, using: dataKey, authenticating: aad)
+            guard let value = AttributeValue(plaintext: plaintext) else { throw KeyError.malformedCiphertext }
+            return value
+        } catch {
+            throw KeyError.unwrapFailed
+        }
+    }
+
+    // MARK: Helpers
+
+    /// `purpose 0 version { length(u16) component }*`: unambiguous, so no two slots share associated data.
+    static func associatedData(_ purpose: String, _ components: [String]) -> [UInt8] {
+        var out = Array("domicile.\(purpose)".utf8)
+        out.append(0)
+        out.append(formatVersion)
+        for component in components {
+            let bytes = Array(component.utf8)
+            out.append(contentsOf: bigEndian(UInt16(bytes.count)))
+            out.append(contentsOf: bytes)
+        }
+        return out
+    }
+
+    static func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
+        withUnsafeBytes(of: value.bigEndian, Array.init)
+    }
+}
+
+/// Keyed digests of normalised values, so lookups by e-mail or phone work without storing either.
+public struct BlindIndex: Sendable {
+    private let key: SymmetricKey
+
+    /// Derives the workspace's blind-index key from its first workspace key, with its own label, so
+    /// the index survives workspace key rotation and no digest can be computed without the vault.
+    public init(workspaceKey: SymmetricKey, workspace: WorkspaceID) {
+        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.blind-index.v1".utf8),
+                                     info: Array(workspace.rawValue.utf8), outputByteCount: 32)
+    }
+
+    /// HMAC-SHA256 over the attribute name and the normalised value.
+    public func digest(_ value: AttributeValue, attribute: AttributeName) -> [UInt8] {
+        var message = Array(attribute.rawValue.utf8)
+        message.append(0)
+        message.append(contentsOf: value.plaintext)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+    }
+}

@@ -1,0 +1,91 @@
+import Crypto
+import Foundation
+
+/// The root of the key hierarchy: wraps and unwraps workspace keys, and never hands out its own key.
+///
+/// Implemented by a local key file (the default), OpenBao's transit engine, or a cloud KMS.
+public protocol RootKeyService: Sendable {
+    /// A name for logs and readiness answers, e.g. `local-file`.
+    var name: String { get }
+    /// Seals `key` so that only this service can open it; `context` is bound as associated data.
+    func wrap(_ key: SymmetricKey, context: String) async throws -> [UInt8]
+    func unwrap(_ wrapped: [UInt8], context: String) async throws -> SymmetricKey
+}
+
+public enum KeyError: Error, Sendable, CustomStringConvertible {
+    case rootKeyFile(String)
+    case unwrapFailed
+    case unknownKeyVersion(UInt32)
+    case malformedCiphertext
+
+    public var description: String {
+        switch self {
+        case .rootKeyFile(let detail): "root key file: \(detail)"
+        case .unwrapFailed: "a wrapped key did not open: wrong root key or tampered data"
+        case .unknownKeyVersion(let version): "no workspace key version \(version)"
+        case .malformedCiphertext: "malformed ciphertext"
+        }
+    }
+}
+
+/// A 256-bit root key kept in a file readable only by its owner, generated on first start.
+///
+/// Suitable for one node and for development; a production deployment points Domicile at a KMS
+/// so that the root key never sits on the same disk as the data.
+public struct LocalKeyFileRootKey: RootKeyService {
+    public let name = "local-file"
+    private let key: SymmetricKey
+    static let formatVersion: UInt8 = 1
+
+    public init(key: SymmetricKey) { self.key = key }
+
+    /// Reads the key file, or creates it (mode 0600, refusing to overwrite) when it does not exist.
+    public static func loadOrCreate(at path: String) throws -> (LocalKeyFileRootKey, created: Bool) {
+        let fileManager = FileManager.default
+        if fileManager.fileExists(atPath: path) {
+            let attributes = try fileManager.attributesOfItem(atPath: path)
+            if let permissions = attributes[.posixPermissions] as? NSNumber, permissions.intValue & 0o077 != 0 {
+                throw KeyError.rootKeyFile("\(path) is readable by others (mode \(String(permissions.intValue, radix: 8))); chmod 600 it")
+            }
+            guard let text = fileManager.contents(atPath: path).map({ String(decoding: $0, as: UTF8.self) }),
+                  let bytes = Data(base64Encoded: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
+            else {
+                throw KeyError.rootKeyFile("\(path) does not hold a base64 256-bit key")
+            }
+            return (LocalKeyFileRootKey(key: SymmetricKey(data: bytes)), false)
+        }
+        let key = SymmetricKey(size: .bits256)
+        let text = key.withUnsafeBytes { Data($0).base64EncodedString() } + "\n"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            throw KeyError.rootKeyFile("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let written = text.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
+        guard written == text.utf8.count, fsync(descriptor) == 0 else {
+            throw KeyError.rootKeyFile("cannot write \(path)")
+        }
+        return (LocalKeyFileRootKey(key: key), true)
+    }
+
+    public func wrap(_ key: SymmetricKey, context: String) async throws -> [UInt8] {
+        let box = try key.withUnsafeBytes { bytes in
+            try AES.GCM.seal(Data(bytes), using: self.key, authenticating: Self.aad(context))
+        }
+        return [Self.formatVersion] + Array(box.combined!)
+    }
+
+    public func unwrap(_ wrapped: [UInt8], context: String) async throws -> SymmetricKey {
+        guard wrapped.first == Self.formatVersion else { throw KeyError.malformedCiphertext }
+        do {
+            let box = try AES.GCM.SealedBox(combined: wrapped.dropFirst())
+            return SymmetricKey(data: try AES.GCM.open(box, using: key, authenticating: Self.aad(context)))
+        } catch {
+            throw KeyError.unwrapFailed
+        }
+    }
+
+    private static func aad(_ context: String) -> [UInt8] {
+        Array("domicile.root-wrap.v1\u{0}".utf8) + Array(context.utf8)
+    }
+}

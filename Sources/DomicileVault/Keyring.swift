@@ -1,0 +1,112 @@
+import Crypto
+import DomicileCore
+import Foundation
+import Synchronization
+
+/// A workspace's unwrapped keys, held in memory only.
+public struct WorkspaceKeys: Sendable {
+    public let workspace: WorkspaceID
+    public let versions: [UInt32: SymmetricKey]
+    /// The version new data keys are wrapped with.
+    public let current: UInt32
+    public let blindIndex: BlindIndex
+
+    public var currentKey: SymmetricKey { versions[current]! }
+
+    public func key(version: UInt32) throws -> SymmetricKey {
+        guard let key = versions[version] else { throw KeyError.unknownKeyVersion(version) }
+        return key
+    }
+
+    /// Opens a customer's wrapped data key.
+    public func dataKey(of customer: StoredCustomer) throws -> SymmetricKey {
+        let version = try Envelope.workspaceKeyVersion(ofWrappedDataKey: customer.dataKey)
+        return try Envelope.unwrapDataKey(customer.dataKey, with: key(version: version),
+                                          workspace: customer.workspaceID, customer: customer.customerID)
+    }
+}
+
+/// Unwraps workspace keys through the root key service once and keeps them for the process's life.
+/// Key versions are immutable, so the only thing that can go stale is "which is current": a
+/// version the cache does not know makes it reload.
+public final class Keyring: Sendable {
+    private let store: any VaultStore
+    public let root: any RootKeyService
+    private let cache = Mutex<[WorkspaceID: WorkspaceKeys]>([:])
+
+    public init(store: any VaultStore, root: any RootKeyService) {
+        self.store = store
+        self.root = root
+    }
+
+    static func wrapContext(_ workspace: WorkspaceID, version: UInt32) -> String {
+        "workspace/\(workspace.rawValue)/v\(version)"
+    }
+
+    /// The workspace's keys; `reload` forces a fresh read (after a rotation, or an unknown version).
+    public func keys(for workspace: WorkspaceID, reload: Bool = false) async throws -> WorkspaceKeys {
+        if !reload, let cached = cache.withLock({ $0[workspace] }) { return cached }
+        let records = try await store.workspaceKeys(workspace)
+        guard let first = records.min(by: { $0.version < $1.version }),
+              let latest = records.max(by: { $0.version < $1.version })
+        else { throw StoreError.notFound("workspace keys") }
+        var versions: [UInt32: SymmetricKey] = [:]
+        for record in records {
+            versions[record.version] = try await root.unwrap(record.wrappedKey,
+                                                             context: Self.wrapContext(workspace, version: record.version))
+        }
+        let keys = WorkspaceKeys(workspace: workspace, versions: versions, current: latest.version,
+                                 blindIndex: BlindIndex(workspaceKey: versions[first.version]!, workspace: workspace))
+        cache.withLock { $0[workspace] = keys }
+        return keys
+    }
+
+    /// Opens a customer's data key, reloading once if it was wrapped by a version this node has not seen.
+    public func dataKey(of customer: StoredCustomer) async throws -> SymmetricKey {
+        let keys = try await keys(for: customer.workspaceID)
+        do {
+            return try keys.dataKey(of: customer)
+        } catch KeyError.unknownKeyVersion {
+            return try await self.keys(for: customer.workspaceID, reload: true).dataKey(of: customer)
+        }
+    }
+
+    /// A new workspace key, wrapped by the root key, ready to store.
+    public func newWorkspaceKey(for workspace: WorkspaceID, version: UInt32) async throws -> WorkspaceKeyRecord {
+        let key = SymmetricKey(size: .bits256)
+        let wrapped = try await root.wrap(key, context: Self.wrapContext(workspace, version: version))
+        return WorkspaceKeyRecord(workspaceID: workspace, version: version, wrappedKey: wrapped)
+    }
+
+    /// Readiness: the root key service can wrap and unwrap.
+    public func selfTest() async throws {
+        let probe = SymmetricKey(size: .bits256)
+        let unwrapped = try await root.unwrap(try await root.wrap(probe, context: "readiness"), context: "readiness")
+        guard unwrapped == probe else { throw KeyError.unwrapFailed }
+    }
+}
+
+/// A small time-bounded cache, for data that other processes (the CLI, other nodes) may change.
+final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private let entries = Mutex<[Key: (value: Value, expires: ContinuousClock.Instant)]>([:])
+    let lifetime: Duration
+
+    init(lifetime: Duration) { self.lifetime = lifetime }
+
+    func value(for key: Key) -> Value? {
+        let now = ContinuousClock.now
+        return entries.withLock { entries in
+            guard let entry = entries[key], entry.expires > now else { return nil }
+            return entry.value
+        }
+    }
+
+    func set(_ value: Value, for key: Key) {
+        let expires = ContinuousClock.now + lifetime
+        entries.withLock { $0[key] = (value, expires) }
+    }
+
+    func remove(_ key: Key) {
+        _ = entries.withLock { $0.removeValue(forKey: key) }
+    }
+}

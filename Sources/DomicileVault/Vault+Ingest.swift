@@ -1,0 +1,117 @@
+import Crypto
+import DomicileCore
+import Foundation
+
+/// What became of an ingest request's elements.
+public struct IngestReport: Sendable, Hashable {
+    public var created = 0
+    public var updated = 0
+    /// `update_existing_only` elements for customers that do not exist.
+    public var skipped = 0
+    /// Refused elements, each naming its index; nothing of them was written.
+    public var refused: [Failure] = []
+
+    public var accepted: Int { created + updated + skipped }
+}
+
+extension Vault {
+    /// Validates, seals, indexes and durably stores customer elements.
+    ///
+    /// Valid elements are stored even when others are refused; a refused element writes nothing.
+    /// Returns only after the commit is on disk.
+    /// - Parameter requireType: elements must carry `"type":"customer"` (the bulk shape).
+    public func ingest(_ elements: [JSONValue], workspace: WorkspaceRecord, requireType: Bool = true) async throws -> IngestReport {
+        var report = IngestReport()
+        var schema = try await schema(workspace.id)
+        var upserts: [(index: Int, upsert: CustomerUpsert)] = []
+        var additions: [AttributeDefinition] = []
+        for (index, element) in elements.enumerated() {
+            do {
+                let (upsert, newAttributes) = try CustomerUpsert.parse(
+                    element, schema: schema, allowIdentifyingCustomerIDs: workspace.allowIdentifyingCustomerIDs,
+                    requireType: requireType)
+                for definition in newAttributes where schema[definition.name] == nil {
+                    schema.set(definition)
+                    additions.append(definition)
+                }
+                upserts.append((index, upsert))
+            } catch {
+                report.refused.append(error.at(element: index))
+            }
+        }
+        guard !upserts.isEmpty else { return report }
+
+        let keys = try await keyring.keys(for: workspace.id)
+        let existing = try await store.customers(Array(Set(upserts.map(\.upsert.customerID))), workspace: workspace.id)
+        let now = Date()
+        let sealer = CustomerSealer(keys: keys, schema: schema, now: now)
+        let mutations = upserts.map { entry in
+            let assumed = existing[entry.upsert.customerID]
+            // Sealed now, outside the store's transaction; redone inside it only if the row changed meanwhile.
+            let prepared = Result { try sealer.decide(entry.upsert, current: assumed) }
+            return CustomerMutation(customerID: entry.upsert.customerID) { current in
+                if current?.revision == assumed?.revision { return try prepared.get() }
+                return try sealer.decide(entry.upsert, current: current)
+            }
+        }
+        let outcomes = try await store.commit(CommitBatch(workspaceID: workspace.id, mutations: mutations,
+                                                          schemaAdditions: additions))
+        if !additions.isEmpty { schemas.remove(workspace.id) }
+        for (entry, outcome) in zip(upserts, outcomes) {
+            switch outcome {
+            case .created: report.created += 1
+            case .updated: report.updated += 1
+            case .skipped: report.skipped += 1
+            case .refused(let failure): report.refused.append(failure.at(element: entry.index))
+            }
+        }
+        report.refused.sort { ($0.element ?? 0) < ($1.element ?? 0) }
+        return report
+    }
+}
+
+/// Turns a validated upsert and the customer's current row into the row to write.
+struct CustomerSealer: Sendable {
+    let keys: WorkspaceKeys
+    let schema: PIISchema
+    let now: Date
+
+    func decide(_ upsert: CustomerUpsert, current: StoredCustomer?) throws -> MutationDecision {
+        if current == nil && upsert.updateExistingOnly { return .skip }
+        if let current, current.restricted {
+            return .refuse(Failure(.forbidden, attribute: "customer_id",
+                                   "processing of this customer is restricted; new data is refused until the restriction is lifted"))
+        }
+        do {
+            try upsert.checkPIILimit(keeping: current?.attributes.keys ?? [:].keys, schema: schema)
+        } catch {
+            return .refuse(error)
+        }
+        let workspace = keys.workspace
+        let customer = upsert.customerID
+        let dataKey: SymmetricKey
+        let wrappedDataKey: [UInt8]
+        if let current {
+            dataKey = try keys.dataKey(of: current)
+            wrappedDataKey = current.dataKey
+        } else {
+            dataKey = SymmetricKey(size: .bits256)
+            wrappedDataKey = try Envelope.wrapDataKey(dataKey, with: keys.currentKey, version: keys.current,
+                                                      workspace: workspace, customer: customer)
+        }
+        var attributes = current?.attributes ?? [:]
+        var index = current?.blindIndex ?? [:]
+        for name in upsert.remove {
+            attributes[name.rawValue] = nil
+            index[name.rawValue] = nil
+        }
+        for (name, value) in upsert.set {
+            attributes[name.rawValue] = try Envelope.seal(value, with: dataKey, workspace: workspace, customer: customer, attribute: name)
+            index[name.rawValue] = schema[name]?.indexed == true ? keys.blindIndex.digest(value, attribute: name) : nil
+        }
+        return .write(StoredCustomer(
+            workspaceID: workspace, customerID: customer, dataKey: wrappedDataKey,
+            attributes: attributes, blindIndex: index, restricted: false,
+            createdAt: current?.createdAt ?? now, updatedAt: now, revision: (current?.revision ?? 0) + 1))
+    }
+}

@@ -1,0 +1,78 @@
+import Crypto
+import DomicileCore
+import Foundation
+
+/// A customer as a caller sees it: PII masked unless the caller may see it in clear.
+public struct CustomerView: Sendable, Hashable {
+    public var customerID: CustomerID
+    /// Attribute name → the value shown (masked string, or the clear value for non-PII attributes).
+    public var attributes: [String: JSONValue]
+    public var restricted: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// Which identifier a lookup goes through.
+public enum LookupIdentity: Sendable, Hashable {
+    case email(String)
+    case mobile(String)
+    case attribute(AttributeName, String)
+}
+
+extension Vault {
+    /// Reads one customer. PII attributes are masked by type unless `reveal` is set.
+    public func customerView(_ id: CustomerID, workspace: WorkspaceID, reveal: Bool = false) async throws -> CustomerView? {
+        guard let stored = try await store.customer(id, workspace: workspace) else { return nil }
+        return try await view(of: stored, schema: schema(workspace), reveal: reveal)
+    }
+
+    /// Finds customers through the blind index. An e-mail shared by several customers finds all of them.
+    /// - Throws: a `Failure` when the identifier is malformed or the attribute is not indexed.
+    public func lookup(_ identity: LookupIdentity, workspace: WorkspaceID, reveal: Bool = false) async throws -> [CustomerView] {
+        let schema = try await schema(workspace)
+        let (name, raw): (AttributeName, String) = switch identity {
+        case .email(let value): (AttributeName(trusted: "email"), value)
+        case .mobile(let value): (AttributeName(trusted: "mobile"), value)
+        case .attribute(let name, let value): (name, value)
+        }
+        guard let definition = schema[name], definition.indexed else {
+            throw Failure(.attribute, attribute: name.rawValue, "attribute is not indexed, so it cannot be looked up")
+        }
+        let value: AttributeValue = switch definition.type {
+        case .number: Int64(raw).map(AttributeValue.integer) ?? Double(raw).map(AttributeValue.double) ?? .string(raw)
+        case .boolean: raw == "true" ? .bool(true) : raw == "false" ? .bool(false) : .string(raw)
+        default: .string(raw)
+        }
+        let normalized = try definition.normalize(value)
+        let keys = try await keyring.keys(for: workspace)
+        let ids = try await store.customerIDs(attribute: name, digest: keys.blindIndex.digest(normalized, attribute: name),
+                                              workspace: workspace)
+        guard !ids.isEmpty else { return [] }
+        let rows = try await store.customers(ids, workspace: workspace)
+        var views: [CustomerView] = []
+        for id in ids.sorted() {
+            if let row = rows[id] { views.append(try await view(of: row, schema: schema, reveal: reveal)) }
+        }
+        return views
+    }
+
+    func view(of stored: StoredCustomer, schema: PIISchema, reveal: Bool) async throws -> CustomerView {
+        let dataKey = try await keyring.dataKey(of: stored)
+        var shown: [String: JSONValue] = [:]
+        shown.reserveCapacity(stored.attributes.count)
+        for (rawName, sealed) in stored.attributes {
+            let name = AttributeName(trusted: rawName)
+            let definition = schema[name] ?? AttributeDefinition(name: name, type: .text)
+            if try Envelope.kind(of: sealed) == .client {
+                // Brand-held key: Domicile cannot read it, whoever asks.
+                shown[rawName] = .string(Masking.fully)
+                continue
+            }
+            let value = try Envelope.open(sealed, with: dataKey, workspace: stored.workspaceID,
+                                          customer: stored.customerID, attribute: name)
+            shown[rawName] = reveal || !definition.pii ? value.json : .string(Masking.mask(value, as: definition.type))
+        }
+        return CustomerView(customerID: stored.customerID, attributes: shown, restricted: stored.restricted,
+                            createdAt: stored.createdAt, updatedAt: stored.updatedAt)
+    }
+}

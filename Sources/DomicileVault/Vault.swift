@@ -1,0 +1,141 @@
+import Crypto
+import DomicileCore
+import Foundation
+import Logging
+
+/// The vault's application services: what the HTTP API and the CLI both call.
+public final class Vault: Sendable {
+    public let store: any VaultStore
+    public let keyring: Keyring
+    /// The region this node serves.
+    public let region: String
+    let workspaces: ExpiringCache<WorkspaceID, WorkspaceRecord>
+    let schemas: ExpiringCache<WorkspaceID, PIISchema>
+    let apiKeys: ExpiringCache<String, APIKeyRecord>
+
+    /// - Parameter cacheLifetime: how long workspace settings, schemas and API keys are trusted
+    ///   before being read again; a change made through another process (the CLI, another node)
+    ///   takes effect within this time.
+    public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5)) {
+        self.store = store
+        self.keyring = Keyring(store: store, root: root)
+        self.region = region
+        workspaces = ExpiringCache(lifetime: cacheLifetime)
+        schemas = ExpiringCache(lifetime: cacheLifetime)
+        apiKeys = ExpiringCache(lifetime: cacheLifetime)
+    }
+
+    // MARK: Workspaces
+
+    public func workspace(_ id: WorkspaceID) async throws -> WorkspaceRecord? {
+        if let cached = workspaces.value(for: id) { return cached }
+        guard let record = try await store.workspace(id) else { return nil }
+        workspaces.set(record, for: id)
+        return record
+    }
+
+    public func schema(_ id: WorkspaceID) async throws -> PIISchema {
+        if let cached = schemas.value(for: id) { return cached }
+        let schema = PIISchema(try await store.schema(id))
+        schemas.set(schema, for: id)
+        return schema
+    }
+
+    /// Checks HTTP Basic credentials (workspace id : data API key).
+    /// - Returns: the workspace, or nil for an unknown workspace or a wrong, expired or revoked key alike.
+    public func authenticate(workspace rawID: String, key presented: String) async throws -> WorkspaceRecord? {
+        guard let id = try? WorkspaceID(validating: rawID), let keyID = DataAPIKey.keyID(in: presented) else { return nil }
+        let cacheKey = id.rawValue + "/" + keyID
+        var record = apiKeys.value(for: cacheKey)
+        if record == nil {
+            record = try await store.apiKey(workspace: id, keyID: keyID)
+            if let record { apiKeys.set(record, for: cacheKey) }
+        }
+        guard let record, record.isActive(at: Date()), DataAPIKey.matches(presented, hash: record.secretHash) else {
+            return nil
+        }
+        return try await workspace(id)
+    }
+
+    /// Creates a workspace homed in this node's region, with its first workspace key and data API key.
+    /// - Returns: the data API key, the only time it is ever shown.
+    public func createWorkspace(_ id: WorkspaceID, rateLimitPerMinute: Int = WorkspaceRecord.defaultRateLimitPerMinute)
+        async throws -> DataAPIKey
+    {
+        let key = DataAPIKey.generate()
+        let record = WorkspaceRecord(id: id, region: region, rateLimitPerMinute: rateLimitPerMinute)
+        let workspaceKey = try await keyring.newWorkspaceKey(for: id, version: 1)
+        try await store.createWorkspace(record, key: workspaceKey,
+                                        apiKey: APIKeyRecord(workspaceID: id, keyID: key.keyID, secretHash: DataAPIKey.hash(key.secret)))
+        return key
+    }
+
+    /// Issues a new data API key; the keys active until now keep working for `grace`, then expire.
+    public func rotateAPIKey(_ id: WorkspaceID, grace: Duration) async throws -> DataAPIKey {
+        try await requireWorkspace(id)
+        let now = Date()
+        let expiry = now.addingTimeInterval(TimeInterval(grace.components.seconds))
+        var changed = try await store.apiKeys(workspace: id).filter { $0.isActive(at: now) }.map { old in
+            var old = old
+            old.expiresAt = min(old.expiresAt ?? expiry, expiry)
+            return old
+        }
+        let key = DataAPIKey.generate()
+        changed.append(APIKeyRecord(workspaceID: id, keyID: key.keyID, secretHash: DataAPIKey.hash(key.secret)))
+        try await store.saveAPIKeys(changed)
+        return key
+    }
+
+    /// Revokes one key, or every key of the workspace when `keyID` is nil. Takes effect on every
+    /// node within the cache lifetime.
+    @discardableResult
+    public func revokeAPIKeys(_ id: WorkspaceID, keyID: String? = nil) async throws -> [String] {
+        try await requireWorkspace(id)
+        let now = Date()
+        let revoked = try await store.apiKeys(workspace: id)
+            .filter { $0.revokedAt == nil && (keyID == nil || $0.keyID == keyID) }
+            .map { key in
+                var key = key
+                key.revokedAt = now
+                return key
+            }
+        if let keyID, revoked.isEmpty { throw StoreError.notFound("active key \(keyID)") }
+        try await store.saveAPIKeys(revoked)
+        revoked.forEach { apiKeys.remove(id.rawValue + "/" + $0.keyID) }
+        return revoked.map(\.keyID)
+    }
+
+    public func updateWorkspace(_ id: WorkspaceID, _ change: (inout WorkspaceRecord) -> Void) async throws -> WorkspaceRecord {
+        guard var record = try await store.workspace(id) else { throw StoreError.notFound("workspace \(id)") }
+        change(&record)
+        try await store.updateWorkspace(record)
+        workspaces.set(record, for: id)
+        return record
+    }
+
+    /// Adds a workspace key version; new customer data keys are wrapped with it, old ones keep opening.
+    public func rotateWorkspaceKey(_ id: WorkspaceID) async throws -> UInt32 {
+        let versions = try await store.workspaceKeys(id).map(\.version)
+        guard let latest = versions.max() else { throw StoreError.notFound("workspace \(id)") }
+        try await store.addWorkspaceKey(try await keyring.newWorkspaceKey(for: id, version: latest + 1))
+        _ = try await keyring.keys(for: id, reload: true)
+        return latest + 1
+    }
+
+    /// Sets one attribute of the workspace's schema (type, PII flag, indexed flag).
+    public func defineAttribute(_ definition: AttributeDefinition, workspace id: WorkspaceID) async throws {
+        try await requireWorkspace(id)
+        try await store.saveSchemaAttribute(definition, workspace: id)
+        schemas.remove(id)
+    }
+
+    private func requireWorkspace(_ id: WorkspaceID) async throws {
+        guard try await store.workspace(id) != nil else { throw StoreError.notFound("workspace \(id)") }
+    }
+
+    /// Readiness: storage answers and the root key service works.
+    public func checkReady() async throws {
+        try await store.ping()
+        try await keyring.selfTest()
+    }
+}

@@ -1,0 +1,239 @@
+import ArgumentParser
+import DomicileCore
+import DomicileHTTP
+import DomicileSQLite
+import DomicileVault
+import Foundation
+import Hummingbird
+import Logging
+
+@main
+struct Domicile: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "domicile",
+        abstract: "Domicile: the in-region PII vault of a customer-engagement platform.",
+        subcommands: [Serve.self, Workspace.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Where this node keeps its state; shared by every command.
+struct NodeOptions: ParsableArguments {
+    @Option(help: "Data folder: the SQLite database and, by default, the root key. Env: DOMICILE_DATA_DIR.")
+    var dataDir: String = ProcessInfo.processInfo.environment["DOMICILE_DATA_DIR"] ?? "./data"
+
+    @Option(help: "Root key file (created on first start, mode 0600). Env: DOMICILE_ROOT_KEY_FILE. Default: <data-dir>/root.key.")
+    var rootKeyFile: String?
+
+    @Option(help: "The region this node serves; workspaces created here are homed in it. Env: DOMICILE_REGION.")
+    var region: String = ProcessInfo.processInfo.environment["DOMICILE_REGION"] ?? "local"
+
+    var databasePath: String { (dataDir as NSString).appendingPathComponent("domicile.sqlite") }
+
+    /// Opens (creating on first use) the data folder, the root key and the store.
+    func openVault(logger: Logger) throws -> (Vault, SQLiteVaultStore) {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let keyPath = rootKeyFile ?? ProcessInfo.processInfo.environment["DOMICILE_ROOT_KEY_FILE"] ?? (dataDir as NSString).appendingPathComponent("root.key")
+        let (root, created) = try LocalKeyFileRootKey.loadOrCreate(at: keyPath)
+        if created { logger.notice("generated a new root key", metadata: ["path": "\(keyPath)"]) }
+        let store = try SQLiteVaultStore(path: databasePath)
+        return (Vault(store: store, root: root, region: region), store)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP API (embedded SQLite, local root key by default).")
+
+    @OptionGroup var node: NodeOptions
+
+    @Option(help: "Address to listen on. Env: DOMICILE_HOST.")
+    var host: String = ProcessInfo.processInfo.environment["DOMICILE_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one). Env: DOMICILE_PORT.")
+    var port: Int = Int(ProcessInfo.processInfo.environment["DOMICILE_PORT"] ?? "") ?? 8080
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. Env: DOMICILE_LOG_LEVEL.")
+    var logLevel: String = ProcessInfo.processInfo.environment["DOMICILE_LOG_LEVEL"] ?? "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("unknown log level \(logLevel)")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "domicile")
+        let (vault, _) = try node.openVault(logger: logger)
+        let workspaces = try await vault.store.workspaces()
+        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger) { [node] port in
+            // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
+            FileHandle.standardOutput.write(Data("""
+                Domicile listening on http://\(host):\(port) (region \(node.region), data in \(node.dataDir))
+                \(workspaces.isEmpty ? "No workspace yet. Create one:" : "Workspaces: \(workspaces.map(\.id.rawValue).joined(separator: ", ")). Add one:")
+                  swift run -c release domicile workspace create acme --data-dir \(node.dataDir)
+
+                """.utf8))
+        }
+        try await app.runService()
+    }
+}
+
+struct Workspace: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create and manage workspaces, their data API keys, limits and schema.",
+        subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a workspace and print its data API key (shown once).")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "Workspace id: letters, digits, '_' or '-'.") var id: String
+        @Option(help: "Requests a minute allowed.") var rateLimit: Int = WorkspaceRecord.defaultRateLimitPerMinute
+
+        func run() async throws {
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let workspace = try WorkspaceID(validating: id)
+            guard rateLimit > 0 else { throw ValidationError("--rate-limit must be positive") }
+            let key = try await vault.createWorkspace(workspace, rateLimitPerMinute: rateLimit)
+            print("""
+                Created workspace \(workspace) in region \(vault.region).
+                Data API key (shown once, store it now): \(key.secret)
+                Use HTTP Basic auth with username \(workspace) and this key as password.
+                """)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List workspaces.")
+        @OptionGroup var node: NodeOptions
+
+        func run() async throws {
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            for workspace in try await vault.store.workspaces() {
+                print("\(workspace.id)\tregion=\(workspace.region)\trate_limit=\(workspace.rateLimitPerMinute)/min"
+                      + "\(workspace.suspended ? "\tsuspended" : "")\(workspace.allowIdentifyingCustomerIDs ? "\tallows-identifying-ids" : "")")
+            }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a workspace's rate limit, suspension or customer-id policy.")
+        @OptionGroup var node: NodeOptions
+        @Argument var id: String
+        @Option(help: "Requests a minute allowed.") var rateLimit: Int?
+        @Option(help: "Suspend (true) or reactivate (false).") var suspended: Bool?
+        @Option(help: "Accept customer ids that look like e-mail addresses or phone numbers.") var allowIdentifyingCustomerIds: Bool?
+
+        func run() async throws {
+            if let rateLimit, rateLimit <= 0 { throw ValidationError("--rate-limit must be positive") }
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let record = try await vault.updateWorkspace(try WorkspaceID(validating: id)) { record in
+                if let rateLimit { record.rateLimitPerMinute = rateLimit }
+                if let suspended { record.suspended = suspended }
+                if let allowIdentifyingCustomerIds { record.allowIdentifyingCustomerIDs = allowIdentifyingCustomerIds }
+            }
+            print("\(record.id)\trate_limit=\(record.rateLimitPerMinute)/min\tsuspended=\(record.suspended)"
+                  + "\tallow_identifying_customer_ids=\(record.allowIdentifyingCustomerIDs) (running nodes apply this within 5 s)")
+        }
+    }
+
+    struct Key: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Data API keys.", subcommands: [Rotate.self, Revoke.self, List.self])
+
+        struct Rotate: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Issue a new data API key; the current ones expire after a grace period.")
+            @OptionGroup var node: NodeOptions
+            @Argument var id: String
+            @Option(help: "Hours the previous keys keep working (0: at once).") var graceHours: Int = 24
+
+            func run() async throws {
+                guard graceHours >= 0 else { throw ValidationError("--grace-hours cannot be negative") }
+                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let key = try await vault.rotateAPIKey(try WorkspaceID(validating: id), grace: .seconds(graceHours * 3600))
+                print("New data API key (shown once): \(key.secret)\nPrevious keys stop working in \(graceHours) h.")
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Revoke one data API key, or all of them.")
+            @OptionGroup var node: NodeOptions
+            @Argument var id: String
+            @Option(help: "The key id (the part after dk_); all keys when omitted.") var keyId: String?
+
+            func run() async throws {
+                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let revoked = try await vault.revokeAPIKeys(try WorkspaceID(validating: id), keyID: keyId)
+                print("Revoked \(revoked.count) key(s): \(revoked.joined(separator: ", ")) (running nodes apply this within 5 s)")
+            }
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List a workspace's data API keys (ids only).")
+            @OptionGroup var node: NodeOptions
+            @Argument var id: String
+
+            func run() async throws {
+                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let now = Date()
+                for key in try await vault.store.apiKeys(workspace: try WorkspaceID(validating: id)) {
+                    let state = key.revokedAt != nil ? "revoked" : key.isActive(at: now) ? (key.expiresAt.map { "expires \($0)" } ?? "active") : "expired"
+                    print("dk_\(key.keyID)_…\tcreated \(key.createdAt)\t\(state)")
+                }
+            }
+        }
+    }
+
+    struct Attribute: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The workspace's PII schema.", subcommands: [SetAttribute.self, ListAttributes.self])
+
+        struct SetAttribute: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "set", abstract: "Define an attribute's type, PII flag and indexed flag.")
+            @OptionGroup var node: NodeOptions
+            @Argument var id: String
+            @Argument var name: String
+            @Option(help: "One of: \(AttributeType.allCases.map(\.rawValue).joined(separator: ", ")).") var type: String
+            @Option(help: "Shown masked without view_pii.") var pii: Bool = true
+            @Flag(help: "Looked up through the blind index.") var indexed = false
+
+            func run() async throws {
+                guard let attributeType = AttributeType(rawValue: type) else {
+                    throw ValidationError("--type must be one of \(AttributeType.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let definition = AttributeDefinition(name: try AttributeName(validating: name), type: attributeType, pii: pii, indexed: indexed)
+                try await vault.defineAttribute(definition, workspace: try WorkspaceID(validating: id))
+                print("\(name): type=\(type) pii=\(pii) indexed=\(indexed) (applies to values written from now on)")
+            }
+        }
+
+        struct ListAttributes: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "list", abstract: "List the schema.")
+            @OptionGroup var node: NodeOptions
+            @Argument var id: String
+
+            func run() async throws {
+                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                for definition in try await vault.schema(try WorkspaceID(validating: id)).sorted {
+                    print("\(definition.name)\ttype=\(definition.type.rawValue)\tpii=\(definition.pii)\tindexed=\(definition.indexed)")
+                }
+            }
+        }
+    }
+
+    struct RotateEncryptionKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a workspace key version; new customer keys are wrapped with it.")
+        @OptionGroup var node: NodeOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let version = try await vault.rotateWorkspaceKey(try WorkspaceID(validating: id))
+            print("Workspace key version \(version) is now current.")
+        }
+    }
+}
+
+extension Failure: LocalizedError {
+    public var errorDescription: String? { description }
+}
