@@ -27,14 +27,16 @@ public enum Masking {
         return "\(first)***@" + (masked + [String(labels.last!)]).joined(separator: ".")
     }
 
-    /// `+971501234567` → `+9715*****567`: the calling code and a digit or so stay, as do the
-    /// last three digits; shorter numbers keep less, so at least half the digits are hidden.
+    /// `+971501234567` → `+9715*****567`: up to four leading digits (the calling code and a
+    /// little more) and three trailing ones stay; at least five digits are always hidden, so
+    /// short numbers show less.
     public static func phone(_ text: String) -> String {
         let digits = Array(text.filter(\.isNumber))
-        guard digits.count >= 4 else { return fully }
-        let head = min(4, digits.count / 3)
-        let tail = min(3, digits.count / 4)
-        let hidden = digits.count - head - tail
+        guard digits.count >= 6 else { return fully }
+        let shown = min(7, digits.count - 5)
+        let tail = min(3, shown / 2)
+        let head = shown - tail
+        let hidden = digits.count - shown
         return "+" + String(digits[..<head]) + String(repeating: "*", count: hidden) + String(digits[(digits.count - tail)...])
     }
 
