@@ -1,0 +1,150 @@
+import Crypto
+import Foundation
+import Testing
+@testable import DomicileCore
+@testable import DomicileVault
+
+@Suite("Envelope encryption")
+struct EnvelopeTests {
+    let workspace = WorkspaceID(trusted: "acme")
+    let customer = CustomerID(trusted: "c-1")
+    let email = AttributeName(trusted: "email")
+    let dataKey = SymmetricKey(size: .bits256)
+
+    @Test("every value type opens to what was sealed", arguments: [
+        AttributeValue.string("jane@example.com"), .string(""), .string("نص عربي"), .integer(-42), .integer(.max),
+        .double(3.25), .bool(true), .bool(false),
+    ])
+    func roundTrip(_ value: AttributeValue) throws {
+        let sealed = try Envelope.seal(value, with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        #expect(try Envelope.open(sealed, with: dataKey, workspace: workspace, customer: customer, attribute: email) == value)
+        #expect(try Envelope.kind(of: sealed) == .vault)
+    }
+
+    @Test func sealingTwiceGivesDifferentCiphertexts() throws {
+        let a = try Envelope.seal(.string("x"), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        let b = try Envelope.seal(.string("x"), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        #expect(a != b)
+    }
+
+    @Test func plaintextIsNotInTheCiphertext() throws {
+        let sealed = try Envelope.seal(.string("marker-4f1c2d@example.com"), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        #expect(!Data(sealed).contains(Data("marker-4f1c2d".utf8)))
+    }
+
+    @Test("a value moved to another slot does not open", arguments: [
+        ("acme", "c-2", "email"), ("acme", "c-1", "mobile"), ("other", "c-1", "email"), ("acme", "c-1", "emai"),
+    ])
+    func aadBindsTheSlot(_ ws: String, _ id: String, _ attribute: String) throws {
+        let sealed = try Envelope.seal(.string("jane@example.com"), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        #expect(throws: KeyError.self) {
+            try Envelope.open(sealed, with: dataKey, workspace: WorkspaceID(trusted: ws), customer: CustomerID(trusted: id),
+                              attribute: AttributeName(trusted: attribute))
+        }
+    }
+
+    @Test func anyFlippedBitIsDetected() throws {
+        let sealed = try Envelope.seal(.string("jane@example.com"), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        for byte in sealed.indices {
+            for bit in [0, 3, 7] {
+                var tampered = sealed
+                tampered[byte] ^= UInt8(1 << bit)
+                #expect(throws: KeyError.self) {
+                    try Envelope.open(tampered, with: dataKey, workspace: workspace, customer: customer, attribute: email)
+                }
+            }
+        }
+    }
+
+    @Test func anotherDataKeyDoesNotOpen() throws {
+        let sealed = try Envelope.seal(.string("x"), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        #expect(throws: KeyError.self) {
+            try Envelope.open(sealed, with: SymmetricKey(size: .bits256), workspace: workspace, customer: customer, attribute: email)
+        }
+    }
+
+    @Test func wrappedDataKeyIsBoundToItsCustomerAndVersioned() throws {
+        let workspaceKey = SymmetricKey(size: .bits256)
+        let wrapped = try Envelope.wrapDataKey(dataKey, with: workspaceKey, version: 7, workspace: workspace, customer: customer)
+        #expect(try Envelope.workspaceKeyVersion(ofWrappedDataKey: wrapped) == 7)
+        #expect(try Envelope.unwrapDataKey(wrapped, with: workspaceKey, workspace: workspace, customer: customer) == dataKey)
+        #expect(throws: KeyError.self) {
+            try Envelope.unwrapDataKey(wrapped, with: workspaceKey, workspace: workspace, customer: CustomerID(trusted: "c-2"))
+        }
+        #expect(throws: KeyError.self) {
+            try Envelope.unwrapDataKey(wrapped, with: SymmetricKey(size: .bits256), workspace: workspace, customer: customer)
+        }
+        var tampered = wrapped
+        tampered[tampered.count - 1] ^= 1
+        #expect(throws: KeyError.self) {
+            try Envelope.unwrapDataKey(tampered, with: workspaceKey, workspace: workspace, customer: customer)
+        }
+    }
+
+    @Test func clientSealedValuesAreKeptOpaque() throws {
+        let sealed = Envelope.clientSealed([9, 9, 9])
+        #expect(try Envelope.kind(of: sealed) == .client)
+        #expect(throws: KeyError.self) {
+            try Envelope.open(sealed, with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        }
+    }
+}
+
+@Suite("Blind index")
+struct BlindIndexTests {
+    let key = SymmetricKey(size: .bits256)
+    let workspace = WorkspaceID(trusted: "acme")
+
+    @Test func digestsAreDeterministicPerKeyAndAttribute() {
+        let index = BlindIndex(workspaceKey: key, workspace: workspace)
+        let email = AttributeName(trusted: "email")
+        let value = AttributeValue.string("jane@example.com")
+        #expect(index.digest(value, attribute: email) == index.digest(value, attribute: email))
+        #expect(index.digest(value, attribute: email).count == 32)
+        #expect(index.digest(value, attribute: email) != index.digest(value, attribute: AttributeName(trusted: "work_email")))
+        #expect(index.digest(value, attribute: email) != index.digest(.string("jane@example.org"), attribute: email))
+        let otherWorkspace = BlindIndex(workspaceKey: key, workspace: WorkspaceID(trusted: "other"))
+        #expect(index.digest(value, attribute: email) != otherWorkspace.digest(value, attribute: email))
+        let otherKey = BlindIndex(workspaceKey: SymmetricKey(size: .bits256), workspace: workspace)
+        #expect(index.digest(value, attribute: email) != otherKey.digest(value, attribute: email))
+    }
+}
+
+@Suite("Local root key file")
+struct LocalRootKeyTests {
+    func temporaryPath() -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("domicile-key-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return folder.appendingPathComponent("root.key").path
+    }
+
+    @Test func createdOwnerOnlyAndReloadedIdentically() async throws {
+        let path = temporaryPath()
+        let (first, created) = try LocalKeyFileRootKey.loadOrCreate(at: path)
+        #expect(created)
+        let mode = try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber
+        #expect(mode?.intValue == 0o600)
+        let key = SymmetricKey(size: .bits256)
+        let wrapped = try await first.wrap(key, context: "workspace/acme/v1")
+        let (second, createdAgain) = try LocalKeyFileRootKey.loadOrCreate(at: path)
+        #expect(!createdAgain)
+        #expect(try await second.unwrap(wrapped, context: "workspace/acme/v1") == key)
+        await #expect(throws: KeyError.self) { try await second.unwrap(wrapped, context: "workspace/acme/v2") }
+        await #expect(throws: KeyError.self) {
+            try await LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)).unwrap(wrapped, context: "workspace/acme/v1")
+        }
+    }
+
+    @Test func aKeyFileOthersCanReadIsRefused() throws {
+        let path = temporaryPath()
+        _ = try LocalKeyFileRootKey.loadOrCreate(at: path)
+        chmod(path, 0o644)
+        #expect(throws: KeyError.self) { try LocalKeyFileRootKey.loadOrCreate(at: path) }
+    }
+
+    @Test func aCorruptKeyFileIsRefused() throws {
+        let path = temporaryPath()
+        FileManager.default.createFile(atPath: path, contents: Data("not a key".utf8), attributes: [.posixPermissions: 0o600])
+        #expect(throws: KeyError.self) { try LocalKeyFileRootKey.loadOrCreate(at: path) }
+    }
+}

@@ -1,0 +1,204 @@
+import DomicileCore
+import Foundation
+import Testing
+
+/// What every `VaultStore` must do. Each case runs against every backend in `StoreBackend`.
+@Suite("Store conformance")
+struct StoreConformanceTests {
+    let workspace = WorkspaceID(trusted: "acme")
+
+    func seeded(_ backend: StoreBackend) async throws -> any VaultStore {
+        let store = try backend.makeStore()
+        try await store.createWorkspace(
+            WorkspaceRecord(id: workspace, region: "local", rateLimitPerMinute: 10),
+            key: WorkspaceKeyRecord(workspaceID: workspace, version: 1, wrappedKey: [1, 2, 3]),
+            apiKey: APIKeyRecord(workspaceID: workspace, keyID: "k1", secretHash: [9]))
+        return store
+    }
+
+    func row(_ id: String, revision: Int64 = 1, attributes: [String: [UInt8]] = ["email": [1]],
+             index: [String: [UInt8]] = [:], restricted: Bool = false) -> StoredCustomer {
+        StoredCustomer(workspaceID: workspace, customerID: CustomerID(trusted: id), dataKey: [7, 7],
+                       attributes: attributes, blindIndex: index, restricted: restricted,
+                       createdAt: Date(timeIntervalSince1970: 1_700_000_000), updatedAt: Date(timeIntervalSince1970: 1_700_000_001),
+                       revision: revision)
+    }
+
+    func write(_ customer: StoredCustomer) -> CustomerMutation {
+        CustomerMutation(customerID: customer.customerID) { _ in .write(customer) }
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func workspacesRoundTripAndIdsAreUnique(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let stored = try #require(try await store.workspace(workspace))
+        #expect(stored.rateLimitPerMinute == 10 && stored.region == "local" && !stored.suspended)
+        await #expect(throws: StoreError.self) {
+            try await store.createWorkspace(WorkspaceRecord(id: workspace, region: "local"),
+                                            key: WorkspaceKeyRecord(workspaceID: workspace, version: 1, wrappedKey: [1]),
+                                            apiKey: APIKeyRecord(workspaceID: workspace, keyID: "k2", secretHash: [1]))
+        }
+        var changed = stored
+        changed.rateLimitPerMinute = 5000
+        changed.suspended = true
+        changed.allowIdentifyingCustomerIDs = true
+        try await store.updateWorkspace(changed)
+        #expect(try await store.workspace(workspace) == changed)
+        #expect(try await store.workspaces().map(\.id) == [workspace])
+        #expect(try await store.workspace(WorkspaceID(trusted: "nope")) == nil)
+        await #expect(throws: StoreError.self) {
+            try await store.updateWorkspace(WorkspaceRecord(id: WorkspaceID(trusted: "nope"), region: "local"))
+        }
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func workspaceKeysAreVersioned(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        try await store.addWorkspaceKey(WorkspaceKeyRecord(workspaceID: workspace, version: 2, wrappedKey: [4]))
+        #expect(try await store.workspaceKeys(workspace).map(\.version) == [1, 2])
+        #expect(try await store.workspaceKeys(workspace).last?.wrappedKey == [4])
+        await #expect(throws: (any Error).self) {
+            try await store.addWorkspaceKey(WorkspaceKeyRecord(workspaceID: workspace, version: 2, wrappedKey: [5]))
+        }
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func apiKeysAreSavedAndReplaced(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        var first = try #require(try await store.apiKey(workspace: workspace, keyID: "k1"))
+        #expect(first.secretHash == [9] && first.revokedAt == nil)
+        first.revokedAt = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.saveAPIKeys([first, APIKeyRecord(workspaceID: workspace, keyID: "k2", secretHash: [8])])
+        #expect(try await store.apiKeys(workspace: workspace).map(\.keyID).sorted() == ["k1", "k2"])
+        #expect(try await store.apiKey(workspace: workspace, keyID: "k1")?.revokedAt == first.revokedAt)
+        #expect(try await store.apiKey(workspace: workspace, keyID: "k3") == nil)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func schemaAttributesAreSavedAndReplaced(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let plan = AttributeDefinition(name: AttributeName(trusted: "plan"), type: .text, pii: false, indexed: false)
+        try await store.saveSchemaAttribute(plan, workspace: workspace)
+        var replaced = plan
+        replaced.indexed = true
+        try await store.saveSchemaAttribute(replaced, workspace: workspace)
+        #expect(try await store.schema(workspace) == [replaced])
+        // Schema additions made by ingestion never overwrite a definition an administrator set.
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [],
+                                               schemaAdditions: [AttributeDefinition(name: plan.name, type: .number)]))
+        #expect(try await store.schema(workspace) == [replaced])
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func commitCreatesUpdatesSkipsAndRefuses(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            write(row("c-1")),
+            CustomerMutation(customerID: CustomerID(trusted: "c-2")) { _ in .skip },
+            CustomerMutation(customerID: CustomerID(trusted: "c-3")) { _ in .refuse(Failure(.attribute, "no")) },
+        ]))
+        #expect(outcomes.map(Self.label) == ["created", "skipped", "refused"])
+        #expect(try await store.customer(CustomerID(trusted: "c-1"), workspace: workspace) == row("c-1"))
+        #expect(try await store.customer(CustomerID(trusted: "c-2"), workspace: workspace) == nil)
+        #expect(try await store.customer(CustomerID(trusted: "c-3"), workspace: workspace) == nil)
+
+        let seen = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            CustomerMutation(customerID: CustomerID(trusted: "c-1")) { current in
+                guard let current else { return .refuse(Failure(.attribute, "missing")) }
+                var next = current
+                next.revision += 1
+                next.attributes["mobile"] = [2]
+                return .write(next)
+            },
+        ]))
+        #expect(seen.map(Self.label) == ["updated"])
+        let updated = try #require(try await store.customer(CustomerID(trusted: "c-1"), workspace: workspace))
+        #expect(updated.revision == 2 && updated.attributes == ["email": [1], "mobile": [2]])
+        #expect(updated.createdAt == row("c-1").createdAt)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func mutationsOfOneBatchSeeEachOther(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let id = CustomerID(trusted: "c-1")
+        let bump = CustomerMutation(customerID: id) { current in
+            .write(self.row("c-1", revision: (current?.revision ?? 0) + 1))
+        }
+        let outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [bump, bump, bump]))
+        #expect(outcomes.map(Self.label) == ["created", "updated", "updated"])
+        #expect(try await store.customer(id, workspace: workspace)?.revision == 3)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func aFailingBatchLeavesItsGroupUntouched(_ backend: StoreBackend) async throws {
+        struct Boom: Error {}
+        let store = try await seeded(backend)
+        async let good = store.commit(CommitBatch(workspaceID: workspace, mutations: [write(row("good"))]))
+        async let bad = store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            write(row("half")), CustomerMutation(customerID: CustomerID(trusted: "boom")) { _ in throw Boom() },
+        ]))
+        #expect(try await good.map(Self.label) == ["created"])
+        let badResult: Result<[MutationOutcome], any Error>
+        do { badResult = .success(try await bad) } catch { badResult = .failure(error) }
+        #expect(throws: Boom.self) { try badResult.get() }
+        #expect(try await store.customer(CustomerID(trusted: "good"), workspace: workspace) != nil)
+        #expect(try await store.customer(CustomerID(trusted: "half"), workspace: workspace) == nil)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func blindIndexFollowsTheRow(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let email = AttributeName(trusted: "email")
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            write(row("c-1", index: ["email": [0xAA], "mobile": [0xBB]])),
+            write(row("c-2", index: ["email": [0xAA]])),
+        ]))
+        #expect(try await store.customerIDs(attribute: email, digest: [0xAA], workspace: workspace).map(\.rawValue) == ["c-1", "c-2"])
+        #expect(try await store.customerIDs(attribute: AttributeName(trusted: "mobile"), digest: [0xBB], workspace: workspace).count == 1)
+        // The digest is per attribute: the same bytes under another attribute find nothing.
+        #expect(try await store.customerIDs(attribute: AttributeName(trusted: "mobile"), digest: [0xAA], workspace: workspace).isEmpty)
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            write(row("c-1", revision: 2, index: ["email": [0xCC]])),
+        ]))
+        #expect(try await store.customerIDs(attribute: email, digest: [0xAA], workspace: workspace).map(\.rawValue) == ["c-2"])
+        #expect(try await store.customerIDs(attribute: email, digest: [0xCC], workspace: workspace).map(\.rawValue) == ["c-1"])
+        #expect(try await store.customerIDs(attribute: AttributeName(trusted: "mobile"), digest: [0xBB], workspace: workspace).isEmpty)
+        #expect(try await store.customerIDs(attribute: email, digest: [0xAA], workspace: WorkspaceID(trusted: "other")).isEmpty)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func customersAreFetchedInBulk(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let ids = (0..<1_200).map { "c-\($0)" }
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: ids.map { write(row($0)) }))
+        let found = try await store.customers((ids + ["absent"]).map(CustomerID.init(trusted:)), workspace: workspace)
+        #expect(found.count == 1_200)
+        #expect(found[CustomerID(trusted: "c-1199")]?.customerID.rawValue == "c-1199")
+        #expect(try await store.customers([], workspace: workspace).isEmpty)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func concurrentCommitsAreAllApplied(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<200 {
+                group.addTask {
+                    let outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [write(row("c-\(i)"))]))
+                    #expect(outcomes.map(Self.label) == ["created"])
+                }
+            }
+            try await group.waitForAll()
+        }
+        let found = try await store.customers((0..<200).map { CustomerID(trusted: "c-\($0)") }, workspace: workspace)
+        #expect(found.count == 200)
+    }
+
+    static func label(_ outcome: MutationOutcome) -> String {
+        switch outcome {
+        case .created: "created"
+        case .updated: "updated"
+        case .skipped: "skipped"
+        case .refused: "refused"
+        }
+    }
+}
