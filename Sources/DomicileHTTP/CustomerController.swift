@@ -40,7 +40,8 @@ struct CustomerController {
 
     @Sendable func show(_ request: Request, context: DomicileRequestContext) async throws -> Response {
         let workspace = try context.authenticatedWorkspace()
-        let raw = try context.parameters.require("customer_id")
+        let encoded = try context.parameters.require("customer_id")
+        let raw = encoded.removingPercentEncoding ?? encoded
         // Unknown and malformed ids get the same 404: neither answer repeats the id.
         guard let id = try? CustomerID(validating: raw, allowIdentifying: true),
               let view = try await vault.customerView(id, workspace: workspace.id)

@@ -67,9 +67,8 @@ struct IngestController {
     }
 
     private func answer(_ report: IngestReport, total: Int, requestID: String) -> Response {
-        let noun = report.accepted == 1 ? "customer" : "customers"
         if report.refused.isEmpty {
-            return JSONResponse.make(Accepted(status: "success", message: "\(report.accepted) \(noun) accepted and stored",
+            return JSONResponse.make(Accepted(status: "success", message: "accepted: \(report.created) created, \(report.updated) updated, \(report.skipped) skipped (update_existing_only)",
                                               requestID: requestID, created: report.created, updated: report.updated,
                                               skipped: report.skipped))
         }

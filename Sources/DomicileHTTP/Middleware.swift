@@ -7,8 +7,9 @@ import Logging
 
 /// Outermost middleware: logs one line per request and turns every error into the JSON error shape.
 ///
-/// It logs the method, the path without its query string (lookups carry e-mail addresses and
-/// phone numbers there), the status and the duration; never a header value or a body.
+/// It logs the method, the matched route's pattern (`/v1/workspaces/{workspace}/customers/{customer_id}`),
+/// not the path: query strings carry e-mail addresses and phone numbers, and a workspace may
+/// allow identifying customer ids. Never a header value or a body.
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = DomicileRequestContext
 
@@ -28,7 +29,7 @@ struct RequestLogMiddleware: RouterMiddleware {
         let elapsed = ContinuousClock.now - start
         context.logger.info("request", metadata: [
             "http.method": "\(request.method.rawValue)",
-            "http.path": "\(request.uri.path)",
+            "http.route": "\(context.endpointPath ?? "unmatched")",
             "http.status": "\(response.status.code)",
             "duration_ms": "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)",
         ])
@@ -73,7 +74,13 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
         }
         var context = context
         context.workspace = workspace
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            // Refusals carry the rate-limit headers too: they counted against the limit.
+            response = ErrorResponse.response(ErrorResponse.failure(for: error), requestID: context.requestID)
+        }
         for field in headers { response.headers[field.name] = field.value }
         return response
     }

@@ -17,6 +17,7 @@ public enum KeyError: Error, Sendable, CustomStringConvertible {
     case unwrapFailed
     case unknownKeyVersion(UInt32)
     case malformedCiphertext
+    case noWorkspaceKey
 
     public var description: String {
         switch self {
@@ -24,6 +25,7 @@ public enum KeyError: Error, Sendable, CustomStringConvertible {
         case .unwrapFailed: "a wrapped key did not open: wrong root key or tampered data"
         case .unknownKeyVersion(let version): "no workspace key version \(version)"
         case .malformedCiphertext: "malformed ciphertext"
+        case .noWorkspaceKey: "the workspace has no key"
         }
     }
 }

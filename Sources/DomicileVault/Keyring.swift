@@ -49,7 +49,7 @@ public final class Keyring: Sendable {
         let records = try await store.workspaceKeys(workspace)
         guard let first = records.min(by: { $0.version < $1.version }),
               let latest = records.max(by: { $0.version < $1.version })
-        else { throw StoreError.notFound("workspace keys") }
+        else { throw KeyError.noWorkspaceKey }
         var versions: [UInt32: SymmetricKey] = [:]
         for record in records {
             versions[record.version] = try await root.unwrap(record.wrappedKey,

@@ -28,7 +28,8 @@ public struct CustomerUpsert: Sendable, Hashable {
         -> (upsert: CustomerUpsert, newAttributes: [AttributeDefinition])
     {
         guard case .object(let fields) = element else {
-            throw Failure(.attribute, attribute: "elements", "each element must be a JSON object")
+            throw Failure(.attribute, attribute: requireType ? "elements" : nil,
+                          requireType ? "each element must be a JSON object" : "request body must be a JSON object")
         }
         switch fields["type"] {
         case .string("customer"):

@@ -32,7 +32,7 @@ extension AttributeDefinition {
             do {
                 return .string(try E164PhoneNumber(validating: text).e164)
             } catch {
-                throw Failure(.attribute, attribute: attribute, "mobile number \(error.description)")
+                throw Failure(.attribute, attribute: attribute, "phone number \(error.description)")
             }
         case .name:
             let text = try string().trimmingWhitespace()
