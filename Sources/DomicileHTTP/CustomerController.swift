@@ -33,26 +33,57 @@ struct CustomerController {
         var customers: [CustomerBody]
     }
 
+    struct RevealRequest: Decodable {
+        var reason: String
+        var attributes: [String]
+    }
+
+    struct Revealed: Encodable {
+        var customerID: String
+        var attributes: [String: JSONValue]
+
+        enum CodingKeys: String, CodingKey { case customerID = "customer_id", attributes }
+    }
+
     func addRoutes(to group: RouterGroup<DomicileRequestContext>) {
         group.get("workspaces/:workspace/customers/:customer_id", use: show)
         group.get("workspaces/:workspace/customers", use: lookup)
+        group.post("workspaces/:workspace/customers/:customer_id/reveal", use: reveal)
     }
 
-    @Sendable func show(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let workspace = try context.authenticatedWorkspace()
+    /// The customer id in the path, percent-decoded; unknown and malformed ids get the same 404,
+    /// and neither answer repeats the id.
+    static func customerID(_ context: DomicileRequestContext) throws -> CustomerID {
         let encoded = try context.parameters.require("customer_id")
-        let raw = encoded.removingPercentEncoding ?? encoded
-        // Unknown and malformed ids get the same 404: neither answer repeats the id.
-        guard let id = try? CustomerID(validating: raw, allowIdentifying: true),
-              let view = try await vault.customerView(id, workspace: workspace.id)
-        else {
-            throw Failure(.notFound, attribute: "customer_id", "no customer with this id in this workspace")
+        guard let id = try? CustomerID(validating: encoded.removingPercentEncoding ?? encoded, allowIdentifying: true) else {
+            throw notFound
         }
+        return id
+    }
+
+    static let notFound = Failure(.notFound, attribute: "customer_id", "no customer with this id in this workspace")
+
+    @Sendable func show(_ request: Request, context: DomicileRequestContext) async throws -> Response {
+        let (workspace, actor) = try context.caller(.readMasked)
+        let id = try Self.customerID(context)
+        guard let view = try await vault.customerView(id, workspace: workspace.id) else { throw Self.notFound }
+        vault.auditInBackground(AuditDraft(actor: actor, action: .readMasked, customerID: id.rawValue,
+                                           attributes: view.attributes.keys.sorted(), requestID: context.requestID),
+                                workspace: workspace.id, logger: context.logger)
         return JSONResponse.make(CustomerBody(view))
     }
 
+    @Sendable func reveal(_ request: Request, context: DomicileRequestContext) async throws -> Response {
+        let (workspace, actor) = try context.caller(.reveal)
+        let id = try Self.customerID(context)
+        let body = try await JSONBody.decode(RevealRequest.self, from: request)
+        let values = try await vault.reveal(id, attributes: body.attributes, reason: body.reason, workspace: workspace.id,
+                                            actor: actor, requestID: context.requestID)
+        return JSONResponse.make(Revealed(customerID: id.rawValue, attributes: values))
+    }
+
     @Sendable func lookup(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let workspace = try context.authenticatedWorkspace()
+        let (workspace, actor) = try context.caller(.readMasked)
         let query = request.uri.queryParameters
         let identity: LookupIdentity
         if let email = query.get("email") {
@@ -67,6 +98,16 @@ struct CustomerController {
                           "look customers up with ?email=, ?mobile= or ?attribute=NAME&value=VALUE")
         }
         let views = try await vault.lookup(identity, workspace: workspace.id)
+        let attribute = switch identity {
+        case .email: "email"
+        case .mobile: "mobile"
+        case .attribute(let name, _): name.rawValue
+        }
+        for view in views {
+            vault.auditInBackground(AuditDraft(actor: actor, action: .lookup, customerID: view.customerID.rawValue,
+                                               attributes: [attribute], requestID: context.requestID),
+                                    workspace: workspace.id, logger: context.logger)
+        }
         return JSONResponse.make(CustomerList(customers: views.map(CustomerBody.init)))
     }
 }

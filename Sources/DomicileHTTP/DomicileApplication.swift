@@ -3,6 +3,7 @@ import DomicileVault
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// Builds Domicile's HTTP API over a vault.
 public enum DomicileAPI {
@@ -10,19 +11,25 @@ public enum DomicileAPI {
         let router = Router(context: DomicileRequestContext.self)
         router.add(middleware: RequestLogMiddleware())
         HealthController(vault: vault).addRoutes(to: router)
-        let dataAPI = router.group("v1").add(middleware: DataAPIAuthMiddleware(vault: vault, limiter: limiter))
-        IngestController(vault: vault).addRoutes(to: dataAPI)
-        CustomerController(vault: vault).addRoutes(to: dataAPI)
+        OperatorController(vault: vault).addLogin(to: router)
+        let api = router.group("v1").add(middleware: DataAPIAuthMiddleware(vault: vault, limiter: limiter))
+        IngestController(vault: vault).addRoutes(to: api)
+        CustomerController(vault: vault).addRoutes(to: api)
+        OperatorController(vault: vault).addRoutes(to: api)
+        SchemaController(vault: vault).addRoutes(to: api)
+        SubjectRequestController(vault: vault).addRoutes(to: api)
+        AuditController(vault: vault).addRoutes(to: api)
         return router
     }
 
-    public static func application(vault: Vault, host: String, port: Int, logger: Logger,
+    public static func application(vault: Vault, host: String, port: Int, logger: Logger, services: [any Service] = [],
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> some ApplicationProtocol
     {
         Application(
             router: router(vault: vault),
             configuration: .init(address: .hostname(host, port: port), serverName: "domicile"),
+            services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger)
     }

@@ -8,6 +8,8 @@ public struct DomicileRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by the authentication middleware of the data API.
     public var workspace: WorkspaceRecord?
+    /// Who is calling: the data API key or the logged-in operator.
+    public var actor: Actor?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -16,9 +18,10 @@ public struct DomicileRequestContext: RequestContext {
     /// The request id Hummingbird assigned; it is in every log line and every error body.
     public var requestID: String { id }
 
-    /// The authenticated workspace; only routes behind the authentication middleware call this.
-    func authenticatedWorkspace() throws -> WorkspaceRecord {
-        guard let workspace else { throw Failure(.unauthorized, "credentials are required") }
-        return workspace
+    /// The caller, after checking it may do `permission`.
+    func caller(_ permission: Permission) throws -> (WorkspaceRecord, Actor) {
+        guard let workspace, let actor else { throw Failure(.unauthorized, "credentials are required") }
+        try actor.require(permission)
+        return (workspace, actor)
     }
 }

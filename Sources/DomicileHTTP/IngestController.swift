@@ -31,7 +31,7 @@ struct IngestController {
     }
 
     @Sendable func transition(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let workspace = try context.authenticatedWorkspace()
+        let (workspace, _) = try context.caller(.ingest)
         let body = try await JSONBody.read(request)
         guard case .object(let fields) = body else {
             throw Failure(.attribute, "request body must be a JSON object")
@@ -55,7 +55,7 @@ struct IngestController {
     }
 
     @Sendable func customer(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let workspace = try context.authenticatedWorkspace()
+        let (workspace, _) = try context.caller(.ingest)
         let body = try await JSONBody.read(request)
         let report = try await vault.ingest([body], workspace: workspace, requireType: false)
         if let failure = report.refused.first {

@@ -8,6 +8,24 @@ enum JSONBody {
     /// Bodies over 128 KB are refused (the engagement platforms' limit).
     static let maximumSize = 128 * 1024
 
+    /// Decodes a typed body; a missing or mistyped field is a 400 that names the field.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request) async throws -> T {
+        let json = try await read(request)
+        do {
+            return try JSONDecoder().decode(T.self, from: JSONEncoder().encode(json))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw Failure(.missingAttribute, attribute: key.stringValue, "\(key.stringValue) is required")
+        } catch let DecodingError.typeMismatch(_, context) {
+            let field = context.codingPath.last?.stringValue
+            throw Failure(.attribute, attribute: field, "\(field ?? "body") has the wrong type")
+        } catch let DecodingError.valueNotFound(_, context) {
+            let field = context.codingPath.last?.stringValue
+            throw Failure(.missingAttribute, attribute: field, "\(field ?? "body") cannot be null")
+        } catch {
+            throw Failure(.attribute, "request body does not have the expected shape")
+        }
+    }
+
     static func read(_ request: Request) async throws -> JSONValue {
         guard let type = request.headers[.contentType]?.lowercased(),
               type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == "application/json"

@@ -37,19 +37,28 @@ struct RequestLogMiddleware: RouterMiddleware {
     }
 }
 
-/// The data API's gate: HTTP Basic (workspace id : data API key), the workspace in the path,
-/// suspension, and the per-workspace rate limit, in that order.
+/// The API's gate: HTTP Basic (workspace id : data API key) for the brand's backend, or a bearer
+/// session token for an operator; then the workspace in the path, suspension, and the
+/// per-workspace rate limit, in that order. Permissions are checked by each route.
 struct DataAPIAuthMiddleware: RouterMiddleware {
     typealias Context = DomicileRequestContext
     let vault: Vault
     let limiter: RateLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let (user, password) = Self.basicCredentials(request.headers[.authorization]),
-              let workspace = try await vault.authenticate(workspace: user, key: password)
-        else {
-            // One answer for an unknown workspace and a wrong key, so neither can be probed.
-            throw Failure(.unauthorized, "missing or invalid credentials: use HTTP Basic with the workspace id and its data API key")
+        let authorization = request.headers[.authorization]
+        var found: (WorkspaceRecord, Actor)?
+        if let (user, password) = Self.basicCredentials(authorization),
+           let workspace = try await vault.authenticate(workspace: user, key: password),
+           let keyID = DataAPIKey.keyID(in: password) {
+            found = (workspace, .apiKey(id: keyID))
+        } else if let token = Self.bearerToken(authorization), let record = try await vault.authenticateSession(token: token),
+                  let workspace = try await vault.workspace(record.workspaceID) {
+            found = (workspace, record.actor)
+        }
+        guard let (workspace, actor) = found else {
+            // One answer for an unknown workspace, a wrong key and an expired session, so none can be probed.
+            throw Failure(.unauthorized, "missing or invalid credentials: use HTTP Basic with the workspace id and its data API key, or an operator's bearer token")
         }
         if let inPath = context.parameters.get("workspace"), inPath != workspace.id.rawValue {
             throw Failure(.workspaceMismatch, attribute: "workspace_id", "the workspace in the path is not the one the credentials belong to")
@@ -74,6 +83,7 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
         }
         var context = context
         context.workspace = workspace
+        context.actor = actor
         var response: Response
         do {
             response = try await next(request, context)
@@ -83,6 +93,11 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
         }
         for field in headers { response.headers[field.name] = field.value }
         return response
+    }
+
+    static func bearerToken(_ header: String?) -> String? {
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
     static func basicCredentials(_ header: String?) -> (String, String)? {

@@ -84,6 +84,81 @@ public final class SQLiteVaultStore: VaultStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("2-privacy") { db in
+            try db.execute(sql: """
+                ALTER TABLE workspaces ADD COLUMN retention_days INTEGER;
+                ALTER TABLE workspaces ADD COLUMN refuse_erased_customer_ids INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX customers_by_update ON customers (workspace_id, updated_at);
+                CREATE TABLE operators (
+                    id TEXT PRIMARY KEY,
+                    workspace_id TEXT NOT NULL REFERENCES workspaces(id),
+                    email_digest BLOB NOT NULL,
+                    sealed_email BLOB NOT NULL,
+                    role TEXT NOT NULL,
+                    view_pii INTEGER NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    failed_attempts INTEGER NOT NULL DEFAULT 0,
+                    locked_until INTEGER,
+                    created_at INTEGER NOT NULL,
+                    UNIQUE (workspace_id, email_digest)
+                );
+                CREATE TABLE sessions (
+                    token_hash BLOB PRIMARY KEY,
+                    operator_id TEXT NOT NULL,
+                    workspace_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE subject_requests (
+                    id TEXT PRIMARY KEY,
+                    workspace_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    submitted_at INTEGER,
+                    received_at INTEGER NOT NULL,
+                    completed_at INTEGER,
+                    identity_types TEXT NOT NULL,
+                    customer_ids TEXT NOT NULL,
+                    actor_type TEXT NOT NULL,
+                    actor_id TEXT NOT NULL
+                );
+                CREATE TABLE tombstones (
+                    workspace_id TEXT NOT NULL,
+                    digest BLOB NOT NULL,
+                    erased_at INTEGER NOT NULL,
+                    PRIMARY KEY (workspace_id, digest)
+                ) WITHOUT ROWID;
+                CREATE TABLE audit_log (
+                    workspace_id TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    at INTEGER NOT NULL,
+                    actor_type TEXT NOT NULL,
+                    actor_id TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    customer_id TEXT,
+                    attributes TEXT NOT NULL,
+                    sealed_reason BLOB,
+                    request_id TEXT,
+                    previous_hash BLOB NOT NULL,
+                    hash BLOB NOT NULL,
+                    PRIMARY KEY (workspace_id, seq)
+                ) WITHOUT ROWID;
+                CREATE TABLE audit_heads (
+                    workspace_id TEXT PRIMARY KEY,
+                    seq INTEGER NOT NULL,
+                    hash BLOB NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE outbound_events (
+                    id TEXT PRIMARY KEY,
+                    workspace_id TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    customer_id TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    delivered_at INTEGER
+                );
+                CREATE INDEX outbound_events_pending ON outbound_events (delivered_at, at);
+                """)
+        }
         return migrator
     }
 
@@ -106,10 +181,12 @@ public final class SQLiteVaultStore: VaultStore {
                 throw StoreError.alreadyExists("workspace \(workspace.id)")
             }
             try db.execute(sql: """
-                INSERT INTO workspaces (id, region, rate_limit_per_minute, suspended, allow_identifying_customer_ids, created_at)
-                VALUES (?, ?, ?, ?, ?, ?)
+                INSERT INTO workspaces (id, region, rate_limit_per_minute, suspended, allow_identifying_customer_ids,
+                                        retention_days, refuse_erased_customer_ids, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [workspace.id.rawValue, workspace.region, workspace.rateLimitPerMinute,
-                                 workspace.suspended, workspace.allowIdentifyingCustomerIDs, workspace.createdAt.millis])
+                                 workspace.suspended, workspace.allowIdentifyingCustomerIDs, workspace.retentionDays,
+                                 workspace.refuseErasedCustomerIDs, workspace.createdAt.millis])
             try Self.insert(key, db)
             try Self.save(apiKey, db)
         }
@@ -130,10 +207,12 @@ public final class SQLiteVaultStore: VaultStore {
     public func updateWorkspace(_ workspace: WorkspaceRecord) async throws {
         try await pool.write { db in
             try db.execute(sql: """
-                UPDATE workspaces SET region = ?, rate_limit_per_minute = ?, suspended = ?, allow_identifying_customer_ids = ?
+                UPDATE workspaces SET region = ?, rate_limit_per_minute = ?, suspended = ?, allow_identifying_customer_ids = ?,
+                    retention_days = ?, refuse_erased_customer_ids = ?
                 WHERE id = ?
                 """, arguments: [workspace.region, workspace.rateLimitPerMinute, workspace.suspended,
-                                 workspace.allowIdentifyingCustomerIDs, workspace.id.rawValue])
+                                 workspace.allowIdentifyingCustomerIDs, workspace.retentionDays, workspace.refuseErasedCustomerIDs,
+                                 workspace.id.rawValue])
             if db.changesCount == 0 { throw StoreError.notFound("workspace \(workspace.id)") }
         }
     }
@@ -218,6 +297,209 @@ public final class SQLiteVaultStore: VaultStore {
         }
     }
 
+    public func customerIDs(workspace: WorkspaceID, after: CustomerID?, limit: Int) async throws -> [CustomerID] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT customer_id FROM customers WHERE workspace_id = ? AND customer_id > ? ORDER BY customer_id LIMIT ?
+                """, arguments: [workspace.rawValue, after?.rawValue ?? "", limit]).map(CustomerID.init(trusted:))
+        }
+    }
+
+    public func customerIDs(workspace: WorkspaceID, updatedBefore before: Date, limit: Int) async throws -> [CustomerID] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT customer_id FROM customers WHERE workspace_id = ? AND updated_at < ? ORDER BY updated_at LIMIT ?
+                """, arguments: [workspace.rawValue, before.millis, limit]).map(CustomerID.init(trusted:))
+        }
+    }
+
+    public func isTombstoned(_ digest: [UInt8], workspace: WorkspaceID) async throws -> Bool {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT 1 FROM tombstones WHERE workspace_id = ? AND digest = ?",
+                             arguments: [workspace.rawValue, Data(digest)]) != nil
+        }
+    }
+
+    // MARK: Operators and sessions
+
+    public func saveOperator(_ record: OperatorRecord) async throws {
+        try await pool.write { db in
+            if try String.fetchOne(db, sql: "SELECT id FROM operators WHERE workspace_id = ? AND email_digest = ? AND id <> ?",
+                                   arguments: [record.workspaceID.rawValue, Data(record.emailDigest), record.id]) != nil {
+                throw StoreError.alreadyExists("an operator with this e-mail address")
+            }
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO operators (id, workspace_id, email_digest, sealed_email, role, view_pii, password_hash,
+                                                  failed_attempts, locked_until, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.id, record.workspaceID.rawValue, Data(record.emailDigest), Data(record.sealedEmail),
+                                 record.role.rawValue, record.viewPII, record.passwordHash, record.failedAttempts,
+                                 record.lockedUntil?.millis, record.createdAt.millis])
+        }
+    }
+
+    public func operatorRecord(id: String) async throws -> OperatorRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM operators WHERE id = ?", arguments: [id]).flatMap(Self.operatorRecord)
+        }
+    }
+
+    public func operatorRecord(emailDigest: [UInt8], workspace: WorkspaceID) async throws -> OperatorRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM operators WHERE workspace_id = ? AND email_digest = ?",
+                             arguments: [workspace.rawValue, Data(emailDigest)]).flatMap(Self.operatorRecord)
+        }
+    }
+
+    public func operators(workspace: WorkspaceID) async throws -> [OperatorRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM operators WHERE workspace_id = ? ORDER BY created_at, id",
+                             arguments: [workspace.rawValue]).compactMap(Self.operatorRecord)
+        }
+    }
+
+    public func saveSession(_ session: SessionRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO sessions (token_hash, operator_id, workspace_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [Data(session.tokenHash), session.operatorID, session.workspaceID.rawValue,
+                                 session.createdAt.millis, session.expiresAt.millis])
+        }
+    }
+
+    public func session(tokenHash: [UInt8]) async throws -> SessionRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE token_hash = ?", arguments: [Data(tokenHash)]).map { row in
+                SessionRecord(tokenHash: [UInt8](row["token_hash"] as Data), operatorID: row["operator_id"],
+                              workspaceID: WorkspaceID(trusted: row["workspace_id"]), createdAt: Date(millis: row["created_at"]),
+                              expiresAt: Date(millis: row["expires_at"]))
+            }
+        }
+    }
+
+    public func deleteSession(tokenHash: [UInt8]) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE token_hash = ?", arguments: [Data(tokenHash)])
+        }
+    }
+
+    // MARK: Data-subject requests
+
+    public func saveSubjectRequest(_ record: SubjectRequestRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO subject_requests (id, workspace_id, type, status, submitted_at, received_at, completed_at,
+                                                         identity_types, customer_ids, actor_type, actor_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [record.id, record.workspaceID.rawValue, record.type, record.status, record.submittedAt?.millis,
+                                 record.receivedAt.millis, record.completedAt?.millis, Self.jsonList(record.identityTypes),
+                                 Self.jsonList(record.customerIDs), record.actorType, record.actorID])
+        }
+    }
+
+    public func subjectRequest(id: String, workspace: WorkspaceID) async throws -> SubjectRequestRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM subject_requests WHERE id = ? AND workspace_id = ?",
+                             arguments: [id, workspace.rawValue]).map { row in
+                SubjectRequestRecord(
+                    id: row["id"], workspaceID: workspace, type: row["type"], status: row["status"],
+                    submittedAt: (row["submitted_at"] as Int64?).map(Date.init(millis:)), receivedAt: Date(millis: row["received_at"]),
+                    completedAt: (row["completed_at"] as Int64?).map(Date.init(millis:)),
+                    identityTypes: Self.list(row["identity_types"]), customerIDs: Self.list(row["customer_ids"]),
+                    actorType: row["actor_type"], actorID: row["actor_id"])
+            }
+        }
+    }
+
+    static func jsonList(_ values: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(values)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    static func list(_ text: String) -> [String] {
+        (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
+    }
+
+    // MARK: Audit log
+
+    static func appendAudit(_ drafts: [AuditDraft], workspace: WorkspaceID, _ db: Database) throws {
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_heads WHERE workspace_id = ?"),
+                                    arguments: [workspace.rawValue])
+        var seq: Int64 = head?["seq"] ?? 0
+        var previous = head.map { [UInt8]($0["hash"] as Data) } ?? AuditEntry.genesis
+        for draft in drafts {
+            seq += 1
+            let entry = AuditEntry.link(draft, workspace: workspace, seq: seq, previous: previous)
+            try db.cachedStatement(sql: """
+                INSERT INTO audit_log (workspace_id, seq, at, actor_type, actor_id, action, customer_id, attributes, sealed_reason,
+                                       request_id, previous_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [workspace.rawValue, seq, draft.at.millis, draft.actorType, draft.actorID, draft.action.rawValue,
+                                         draft.customerID, draft.attributes.joined(separator: ","), draft.sealedReason.map { Data($0) },
+                                         draft.requestID, Data(previous), Data(entry.hash)])
+            previous = entry.hash
+        }
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO audit_heads (workspace_id, seq, hash) VALUES (?, ?, ?)")
+            .execute(arguments: [workspace.rawValue, seq, Data(previous)])
+    }
+
+    public func auditEntries(workspace: WorkspaceID, filter: AuditFilter) async throws -> [AuditEntry] {
+        var conditions = ["workspace_id = ?"]
+        var arguments: [(any DatabaseValueConvertible)?] = [workspace.rawValue]
+        if let action = filter.action { conditions.append("action = ?"); arguments.append(action.rawValue) }
+        if let customer = filter.customerID { conditions.append("customer_id = ?"); arguments.append(customer) }
+        if let actor = filter.actorID { conditions.append("actor_id = ?"); arguments.append(actor) }
+        if let since = filter.since { conditions.append("at >= ?"); arguments.append(since.millis) }
+        if let until = filter.until { conditions.append("at < ?"); arguments.append(until.millis) }
+        if let after = filter.afterSeq { conditions.append("seq > ?"); arguments.append(after) }
+        arguments.append(filter.limit)
+        let sql = "SELECT * FROM audit_log WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq LIMIT ?"
+        let statementArguments = StatementArguments(arguments)
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: statementArguments).compactMap { row -> AuditEntry? in
+                guard let action = AuditAction(rawValue: row["action"]) else { return nil }
+                var draft = AuditDraft(at: Date(millis: row["at"]), actor: .system(job: ""), action: action,
+                                       customerID: row["customer_id"],
+                                       attributes: (row["attributes"] as String).split(separator: ",").map(String.init),
+                                       sealedReason: (row["sealed_reason"] as Data?).map { [UInt8]($0) }, requestID: row["request_id"])
+                draft.actorType = row["actor_type"]
+                draft.actorID = row["actor_id"]
+                return AuditEntry(workspaceID: workspace, seq: row["seq"], draft: draft,
+                                  previousHash: [UInt8](row["previous_hash"] as Data), hash: [UInt8](row["hash"] as Data))
+            }
+        }
+    }
+
+    public func auditHead(workspace: WorkspaceID) async throws -> (seq: Int64, hash: [UInt8])? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_heads WHERE workspace_id = ?", arguments: [workspace.rawValue])
+                .map { (seq: $0["seq"] as Int64, hash: [UInt8]($0["hash"] as Data)) }
+        }
+    }
+
+    // MARK: Events
+
+    public func pendingEvents(limit: Int) async throws -> [OutboundEvent] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbound_events WHERE delivered_at IS NULL ORDER BY at, id LIMIT ?",
+                             arguments: [limit]).map { row in
+                OutboundEvent(id: row["id"], workspaceID: WorkspaceID(trusted: row["workspace_id"]), type: row["type"],
+                              customerID: row["customer_id"], at: Date(millis: row["at"]))
+            }
+        }
+    }
+
+    public func markEventsDelivered(_ ids: [String]) async throws {
+        try await pool.write { db in
+            for id in ids {
+                try db.execute(sql: "UPDATE outbound_events SET delivered_at = ? WHERE id = ?", arguments: [Date().millis, id])
+            }
+        }
+    }
+
+    public func purgeDeleted() async throws {
+        try await checkpoint()
+    }
+
     public func commit(_ batch: CommitBatch) async throws -> [MutationOutcome] {
         try await committer.commit(batch)
     }
@@ -231,6 +513,11 @@ public final class SQLiteVaultStore: VaultStore {
             for definition in batch.schemaAdditions {
                 try save(definition, workspace: batch.workspaceID, replace: false, db)
             }
+            if !batch.audit.isEmpty { try appendAudit(batch.audit, workspace: batch.workspaceID, db) }
+            for event in batch.events {
+                try db.cachedStatement(sql: "INSERT INTO outbound_events (id, workspace_id, type, customer_id, at) VALUES (?, ?, ?, ?, ?)")
+                    .execute(arguments: [event.id, event.workspaceID.rawValue, event.type, event.customerID, event.at.millis])
+            }
             for mutation in batch.mutations {
                 let current = try fetchCustomer(mutation.customerID, workspace: batch.workspaceID, db)
                 switch try mutation.resolve(current) {
@@ -241,6 +528,13 @@ public final class SQLiteVaultStore: VaultStore {
                 case .write(let customer):
                     try write(customer, replacing: current, db)
                     outcomes.append(current == nil ? .created(customer) : .updated(customer))
+                case .erase(let tombstone):
+                    let ws = batch.workspaceID.rawValue, id = mutation.customerID.rawValue
+                    try db.execute(sql: "DELETE FROM blind_index WHERE workspace_id = ? AND customer_id = ?", arguments: [ws, id])
+                    try db.execute(sql: "DELETE FROM customers WHERE workspace_id = ? AND customer_id = ?", arguments: [ws, id])
+                    try db.execute(sql: "INSERT OR REPLACE INTO tombstones (workspace_id, digest, erased_at) VALUES (?, ?, ?)",
+                                   arguments: [ws, Data(tombstone), Date().millis])
+                    outcomes.append(current == nil ? .skipped : .erased)
                 }
             }
             return .commit
@@ -290,6 +584,7 @@ public final class SQLiteVaultStore: VaultStore {
     static func workspace(_ row: Row) -> WorkspaceRecord {
         WorkspaceRecord(id: WorkspaceID(trusted: row["id"]), region: row["region"], rateLimitPerMinute: row["rate_limit_per_minute"],
                         suspended: row["suspended"], allowIdentifyingCustomerIDs: row["allow_identifying_customer_ids"],
+                        retentionDays: row["retention_days"], refuseErasedCustomerIDs: row["refuse_erased_customer_ids"],
                         createdAt: Date(millis: row["created_at"]))
     }
 
@@ -298,6 +593,15 @@ public final class SQLiteVaultStore: VaultStore {
                      secretHash: [UInt8](row["secret_hash"] as Data), createdAt: Date(millis: row["created_at"]),
                      expiresAt: (row["expires_at"] as Int64?).map(Date.init(millis:)),
                      revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millis:)))
+    }
+
+    static func operatorRecord(_ row: Row) -> OperatorRecord? {
+        guard let role = Role(rawValue: row["role"]) else { return nil }
+        return OperatorRecord(id: row["id"], workspaceID: WorkspaceID(trusted: row["workspace_id"]),
+                              emailDigest: [UInt8](row["email_digest"] as Data), sealedEmail: [UInt8](row["sealed_email"] as Data),
+                              role: role, viewPII: row["view_pii"], passwordHash: row["password_hash"],
+                              failedAttempts: row["failed_attempts"], lockedUntil: (row["locked_until"] as Int64?).map(Date.init(millis:)),
+                              createdAt: Date(millis: row["created_at"]))
     }
 
     static func definition(_ row: Row) -> AttributeDefinition? {

@@ -12,6 +12,8 @@ public struct WorkspaceKeys: Sendable {
     public let blindIndex: BlindIndex
 
     public var currentKey: SymmetricKey { versions[current]! }
+    /// The first version: what keys that must outlive rotation (blind index, operator e-mails, audit reasons) derive from.
+    public var firstKey: SymmetricKey { versions[versions.keys.min()!]! }
 
     public func key(version: UInt32) throws -> SymmetricKey {
         guard let key = versions[version] else { throw KeyError.unknownKeyVersion(version) }

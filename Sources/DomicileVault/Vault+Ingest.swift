@@ -43,6 +43,21 @@ extension Vault {
 
         let keys = try await keyring.keys(for: workspace.id)
         let existing = try await store.customers(Array(Set(upserts.map(\.upsert.customerID))), workspace: workspace.id)
+        if workspace.refuseErasedCustomerIDs {
+            var kept: [(index: Int, upsert: CustomerUpsert)] = []
+            for entry in upserts {
+                if existing[entry.upsert.customerID] == nil,
+                   try await store.isTombstoned(tombstone(entry.upsert.customerID, keys: keys), workspace: workspace.id) {
+                    report.refused.append(Failure(.invalidCustomerID, attribute: "customer_id",
+                                                  "this customer id was erased, and the workspace refuses data for erased customers",
+                                                  element: entry.index))
+                } else {
+                    kept.append(entry)
+                }
+            }
+            upserts = kept
+            guard !upserts.isEmpty else { return report }
+        }
         let now = Date()
         let sealer = CustomerSealer(keys: keys, schema: schema, now: now)
         let mutations = upserts.map { entry in
@@ -61,7 +76,7 @@ extension Vault {
             switch outcome {
             case .created: report.created += 1
             case .updated: report.updated += 1
-            case .skipped: report.skipped += 1
+            case .skipped, .erased: report.skipped += 1
             case .refused(let failure): report.refused.append(failure.at(element: entry.index))
             }
         }

@@ -12,11 +12,15 @@ public final class Vault: Sendable {
     let workspaces: ExpiringCache<WorkspaceID, WorkspaceRecord>
     let schemas: ExpiringCache<WorkspaceID, PIISchema>
     let apiKeys: ExpiringCache<String, APIKeyRecord>
+    public let operatorPolicy: OperatorPolicy
+    let revealLimiter = FixedWindowCounter(window: .seconds(3600))
 
     /// - Parameter cacheLifetime: how long workspace settings, schemas and API keys are trusted
     ///   before being read again; a change made through another process (the CLI, another node)
     ///   takes effect within this time.
-    public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5)) {
+    public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5),
+                operatorPolicy: OperatorPolicy = OperatorPolicy()) {
+        self.operatorPolicy = operatorPolicy
         self.store = store
         self.keyring = Keyring(store: store, root: root)
         self.region = region
@@ -83,6 +87,7 @@ public final class Vault: Sendable {
         let key = DataAPIKey.generate()
         changed.append(APIKeyRecord(workspaceID: id, keyID: key.keyID, secretHash: DataAPIKey.hash(key.secret)))
         try await store.saveAPIKeys(changed)
+        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["api_key:\(key.keyID)"])], workspace: id)
         return key
     }
 
@@ -101,6 +106,8 @@ public final class Vault: Sendable {
             }
         if let keyID, revoked.isEmpty { throw StoreError.notFound("active key \(keyID)") }
         try await store.saveAPIKeys(revoked)
+        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: revoked.map { "api_key:\($0.keyID)" })],
+                        workspace: id)
         revoked.forEach { apiKeys.remove(id.rawValue + "/" + $0.keyID) }
         return revoked.map(\.keyID)
     }
@@ -119,6 +126,8 @@ public final class Vault: Sendable {
         guard let latest = versions.max() else { throw StoreError.notFound("workspace \(id)") }
         try await store.addWorkspaceKey(try await keyring.newWorkspaceKey(for: id, version: latest + 1))
         _ = try await keyring.keys(for: id, reload: true)
+        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["workspace_key:v\(latest + 1)"])],
+                        workspace: id)
         return latest + 1
     }
 

@@ -6,13 +6,14 @@ import DomicileVault
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 @main
 struct Domicile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "domicile",
         abstract: "Domicile: the in-region PII vault of a customer-engagement platform.",
-        subcommands: [Serve.self, Workspace.self],
+        subcommands: [Serve.self, Workspace.self, OperatorCommand.self, AuditCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -67,7 +68,8 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "domicile")
         let (vault, _) = try node.openVault(logger: logger)
         let workspaces = try await vault.store.workspaces()
-        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger) { [node] port in
+        let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), logger: logger)
+        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, services: [retention]) { [node] port in
             // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
             FileHandle.standardOutput.write(Data("""
                 Domicile listening on http://\(host):\(port) (region \(node.region), data in \(node.dataDir))
@@ -77,6 +79,102 @@ struct Serve: AsyncParsableCommand {
                 """.utf8))
         }
         try await app.runService()
+    }
+
+    @Option(help: "Seconds between retention runs.") var retentionIntervalSeconds: Int = 3600
+}
+
+/// Erases customers past their workspace's retention period, on a timer, as the `retention` system job.
+struct RetentionService: Service {
+    let vault: Vault
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let erased = try await vault.runRetention()
+                if erased > 0 { logger.notice("retention erased customers", metadata: ["count": "\(erased)"]) }
+            } catch {
+                logger.error("retention run failed", metadata: ["error.type": "\(type(of: error))"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+struct OperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "operator", abstract: "Operators: the brand's people who use the operator API.",
+                                                    subcommands: [Create.self, List.self, Unlock.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an operator; prints a generated password once unless --password-stdin.")
+        @OptionGroup var node: NodeOptions
+        @Option var workspace: String
+        @Option var email: String
+        @Option(help: "admin, manager or viewer.") var role: String
+        @Flag(help: "May reveal PII (with a reason).") var viewPii = false
+        @Flag(help: "Read the password from standard input instead of generating one.") var passwordStdin = false
+
+        func run() async throws {
+            guard let parsedRole = Role(rawValue: role) else { throw ValidationError("--role must be admin, manager or viewer") }
+            let password = passwordStdin ? readLine(strippingNewline: true) : nil
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let (record, issued) = try await vault.createOperator(workspace: try WorkspaceID(validating: workspace), email: email,
+                                                                  role: parsedRole, viewPII: viewPii, password: password)
+            print("Created operator \(record.id) (\(record.role.rawValue)\(record.viewPII ? ", view_pii" : "")) in \(workspace).")
+            if password == nil { print("Password (shown once): \(issued)") }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a workspace's operators.")
+        @OptionGroup var node: NodeOptions
+        @Option var workspace: String
+
+        func run() async throws {
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            for record in try await vault.store.operators(workspace: try WorkspaceID(validating: workspace)) {
+                let locked = record.lockedUntil.map { $0 > Date() ? "\tlocked until \($0)" : "" } ?? ""
+                print("\(record.id)\t\(try await vault.operatorEmail(record))\t\(record.role.rawValue)\(record.viewPII ? "\tview_pii" : "")\(locked)")
+            }
+        }
+    }
+
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Clear an operator's lockout.")
+        @OptionGroup var node: NodeOptions
+        @Argument var id: String
+
+        func run() async throws {
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            try await vault.unlockOperator(id: id)
+            print("Unlocked \(id).")
+        }
+    }
+}
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "The tamper-evident audit log.",
+                                                    subcommands: [Verify.self])
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check every workspace's hash chain; exits 1 at the first broken link.")
+        @OptionGroup var node: NodeOptions
+        @Option(help: "Only this workspace.") var workspace: String?
+
+        func run() async throws {
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            var ids = try await vault.store.workspaces().map(\.id)
+            if let workspace { ids = [try WorkspaceID(validating: workspace)] }
+            var broken = false
+            for id in ids {
+                let result = try await vault.verifyAudit(workspace: id)
+                print("\(id): \(result)")
+                if case .broken = result { broken = true }
+            }
+            if broken { throw ExitCode(1) }
+        }
     }
 }
 
@@ -124,6 +222,8 @@ struct Workspace: AsyncParsableCommand {
         @Option(help: "Requests a minute allowed.") var rateLimit: Int?
         @Option(help: "Suspend (true) or reactivate (false).") var suspended: Bool?
         @Option(help: "Accept customer ids that look like e-mail addresses or phone numbers.") var allowIdentifyingCustomerIds: Bool?
+        @Option(help: "Erase customers not updated for this many days (0 turns retention off).") var retentionDays: Int?
+        @Option(help: "Refuse data for customer ids that were erased before.") var refuseErasedCustomerIds: Bool?
 
         func run() async throws {
             if let rateLimit, rateLimit <= 0 { throw ValidationError("--rate-limit must be positive") }
@@ -132,9 +232,13 @@ struct Workspace: AsyncParsableCommand {
                 if let rateLimit { record.rateLimitPerMinute = rateLimit }
                 if let suspended { record.suspended = suspended }
                 if let allowIdentifyingCustomerIds { record.allowIdentifyingCustomerIDs = allowIdentifyingCustomerIds }
+                if let retentionDays { record.retentionDays = retentionDays > 0 ? retentionDays : nil }
+                if let refuseErasedCustomerIds { record.refuseErasedCustomerIDs = refuseErasedCustomerIds }
             }
             print("\(record.id)\trate_limit=\(record.rateLimitPerMinute)/min\tsuspended=\(record.suspended)"
-                  + "\tallow_identifying_customer_ids=\(record.allowIdentifyingCustomerIDs) (running nodes apply this within 5 s)")
+                  + "\tallow_identifying_customer_ids=\(record.allowIdentifyingCustomerIDs)"
+                  + "\tretention_days=\(record.retentionDays.map(String.init) ?? "off")\trefuse_erased_customer_ids=\(record.refuseErasedCustomerIDs)"
+                  + " (running nodes apply this within 5 s)")
         }
     }
 

@@ -21,7 +21,7 @@ struct APIFixture {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let store = try SQLiteVaultStore(path: folder.appendingPathComponent("domicile.sqlite").path)
         let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local",
-                          cacheLifetime: .zero)
+                          cacheLifetime: .zero, operatorPolicy: fastOperators)
         let key = try await vault.createWorkspace(WorkspaceID(trusted: "acme"), rateLimitPerMinute: rateLimit)
         _ = try await vault.createWorkspace(WorkspaceID(trusted: "other"))
         return APIFixture(vault: vault, store: store, key: key, folder: folder)

@@ -193,11 +193,98 @@ struct StoreConformanceTests {
         #expect(found.count == 200)
     }
 
+    @Test(arguments: StoreBackend.allCases)
+    func eraseDeletesTheRowAndItsIndexAndKeepsATombstone(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let email = AttributeName(trusted: "email")
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [write(row("c-1", index: ["email": [0xAA]]))]))
+        let outcomes = try await store.commit(CommitBatch(
+            workspaceID: workspace,
+            mutations: [CustomerMutation(customerID: CustomerID(trusted: "c-1")) { _ in .erase(tombstone: [0x70]) }],
+            events: [OutboundEvent(workspaceID: workspace, type: "erased", customerID: "c-1")]))
+        #expect(outcomes.map(Self.label) == ["erased"])
+        #expect(try await store.customer(CustomerID(trusted: "c-1"), workspace: workspace) == nil)
+        #expect(try await store.customerIDs(attribute: email, digest: [0xAA], workspace: workspace).isEmpty)
+        #expect(try await store.isTombstoned([0x70], workspace: workspace))
+        #expect(try await !store.isTombstoned([0x71], workspace: workspace))
+        let events = try await store.pendingEvents(limit: 10)
+        #expect(events.map(\.type) == ["erased"] && events.map(\.customerID) == ["c-1"])
+        try await store.markEventsDelivered(events.map(\.id))
+        #expect(try await store.pendingEvents(limit: 10).isEmpty)
+        try await store.purgeDeleted()
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func customersArePagedAndFoundByAge(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        var old = row("old")
+        old.updatedAt = Date(timeIntervalSince1970: 1_000)
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [write(row("b")), write(row("a")), write(old)]))
+        #expect(try await store.customerIDs(workspace: workspace, after: nil, limit: 2).map(\.rawValue) == ["a", "b"])
+        #expect(try await store.customerIDs(workspace: workspace, after: CustomerID(trusted: "b"), limit: 2).map(\.rawValue) == ["old"])
+        #expect(try await store.customerIDs(workspace: workspace, updatedBefore: Date(timeIntervalSince1970: 2_000), limit: 10)
+            .map(\.rawValue) == ["old"])
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func auditEntriesAreChainedPerWorkspace(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let drafts = (0..<3).map { AuditDraft(actor: .apiKey(id: "k1"), action: .readMasked, customerID: "c-\($0)") }
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: Array(drafts[0..<2])))
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: [drafts[2]]))
+        let entries = try await store.auditEntries(workspace: workspace, filter: AuditFilter())
+        #expect(entries.map(\.seq) == [1, 2, 3])
+        #expect(entries[0].previousHash == AuditEntry.genesis)
+        #expect(entries[1].previousHash == entries[0].hash && entries[2].previousHash == entries[1].hash)
+        let head = try #require(try await store.auditHead(workspace: workspace))
+        #expect(head.seq == 3 && head.hash == entries[2].hash)
+        #expect(AuditVerification.check(entries, head: head) == .intact(entries: 3))
+        #expect(try await store.auditEntries(workspace: workspace, filter: AuditFilter(customerID: "c-1")).map(\.seq) == [2])
+        #expect(try await store.auditEntries(workspace: workspace, filter: AuditFilter(afterSeq: 1, limit: 1)).map(\.seq) == [2])
+        #expect(try await store.auditHead(workspace: WorkspaceID(trusted: "other")) == nil)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func operatorsSessionsAndSubjectRequests(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let first = OperatorRecord(id: "op-1", workspaceID: workspace, emailDigest: [1], sealedEmail: [2], role: .admin, viewPII: true,
+                                   passwordHash: "$2b$04$x", createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+        try await store.saveOperator(first)
+        #expect(try await store.operatorRecord(id: "op-1") == first)
+        #expect(try await store.operatorRecord(emailDigest: [1], workspace: workspace) == first)
+        var locked = first
+        locked.failedAttempts = 3
+        locked.lockedUntil = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.saveOperator(locked)
+        #expect(try await store.operatorRecord(id: "op-1") == locked)
+        await #expect(throws: StoreError.self) {
+            try await store.saveOperator(OperatorRecord(id: "op-2", workspaceID: workspace, emailDigest: [1], sealedEmail: [3],
+                                                        role: .viewer, viewPII: false, passwordHash: "h"))
+        }
+        #expect(try await store.operators(workspace: workspace).map(\.id) == ["op-1"])
+
+        let session = SessionRecord(tokenHash: [5, 5], operatorID: "op-1", workspaceID: workspace,
+                                    createdAt: Date(timeIntervalSince1970: 1_700_000_000), expiresAt: Date(timeIntervalSince1970: 1_700_003_600))
+        try await store.saveSession(session)
+        #expect(try await store.session(tokenHash: [5, 5]) == session)
+        try await store.deleteSession(tokenHash: [5, 5])
+        #expect(try await store.session(tokenHash: [5, 5]) == nil)
+
+        let request = SubjectRequestRecord(id: "r-1", workspaceID: workspace, type: "access", status: "completed",
+                                           submittedAt: Date(timeIntervalSince1970: 1_700_000_000), receivedAt: Date(timeIntervalSince1970: 1_700_000_001),
+                                           completedAt: Date(timeIntervalSince1970: 1_700_000_002), identityTypes: ["email"],
+                                           customerIDs: ["c-1", "c-2"], actorType: "api_key", actorID: "k1")
+        try await store.saveSubjectRequest(request)
+        #expect(try await store.subjectRequest(id: "r-1", workspace: workspace) == request)
+        #expect(try await store.subjectRequest(id: "r-1", workspace: WorkspaceID(trusted: "other")) == nil)
+    }
+
     static func label(_ outcome: MutationOutcome) -> String {
         switch outcome {
         case .created: "created"
         case .updated: "updated"
         case .skipped: "skipped"
+        case .erased: "erased"
         case .refused: "refused"
         }
     }

@@ -11,10 +11,17 @@ public struct WorkspaceRecord: Sendable, Hashable {
     public var suspended: Bool
     /// Accept customer ids that look like e-mail addresses or phone numbers.
     public var allowIdentifyingCustomerIDs: Bool
+    /// Customers not updated for this many days are erased by the retention job; nil keeps them.
+    public var retentionDays: Int?
+    /// Refuse data for a customer id that was erased before.
+    public var refuseErasedCustomerIDs: Bool
     public var createdAt: Date
 
     public init(id: WorkspaceID, region: String, rateLimitPerMinute: Int = Self.defaultRateLimitPerMinute,
-                suspended: Bool = false, allowIdentifyingCustomerIDs: Bool = false, createdAt: Date = Date()) {
+                suspended: Bool = false, allowIdentifyingCustomerIDs: Bool = false, retentionDays: Int? = nil,
+                refuseErasedCustomerIDs: Bool = false, createdAt: Date = Date()) {
+        self.retentionDays = retentionDays
+        self.refuseErasedCustomerIDs = refuseErasedCustomerIDs
         self.id = id
         self.region = region
         self.rateLimitPerMinute = rateLimitPerMinute
@@ -94,5 +101,125 @@ public struct StoredCustomer: Sendable, Hashable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.revision = revision
+    }
+}
+
+/// A person of the brand who uses the operator API. Their e-mail address is personal data too:
+/// it is stored sealed, and found at login through a blind-index digest.
+public struct OperatorRecord: Sendable, Hashable {
+    public var id: String
+    public var workspaceID: WorkspaceID
+    public var emailDigest: [UInt8]
+    public var sealedEmail: [UInt8]
+    public var role: Role
+    public var viewPII: Bool
+    /// bcrypt.
+    public var passwordHash: String
+    public var failedAttempts: Int
+    public var lockedUntil: Date?
+    public var createdAt: Date
+
+    public init(id: String, workspaceID: WorkspaceID, emailDigest: [UInt8], sealedEmail: [UInt8], role: Role, viewPII: Bool,
+                passwordHash: String, failedAttempts: Int = 0, lockedUntil: Date? = nil, createdAt: Date = Date()) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.emailDigest = emailDigest
+        self.sealedEmail = sealedEmail
+        self.role = role
+        self.viewPII = viewPII
+        self.passwordHash = passwordHash
+        self.failedAttempts = failedAttempts
+        self.lockedUntil = lockedUntil
+        self.createdAt = createdAt
+    }
+
+    public var actor: Actor { .operator(id: id, role: role, viewPII: viewPII) }
+}
+
+/// A logged-in operator's session: only the token's hash is stored.
+public struct SessionRecord: Sendable, Hashable {
+    public var tokenHash: [UInt8]
+    public var operatorID: String
+    public var workspaceID: WorkspaceID
+    public var createdAt: Date
+    public var expiresAt: Date
+
+    public init(tokenHash: [UInt8], operatorID: String, workspaceID: WorkspaceID, createdAt: Date = Date(), expiresAt: Date) {
+        self.tokenHash = tokenHash
+        self.operatorID = operatorID
+        self.workspaceID = workspaceID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A data-subject request (OpenGDPR). It keeps which customers it covered, never the identity
+/// values it was asked with; exports are built when they are fetched.
+public struct SubjectRequestRecord: Sendable, Hashable {
+    public var id: String
+    public var workspaceID: WorkspaceID
+    public var type: String
+    public var status: String
+    public var submittedAt: Date?
+    public var receivedAt: Date
+    public var completedAt: Date?
+    public var identityTypes: [String]
+    public var customerIDs: [String]
+    public var actorType: String
+    public var actorID: String
+
+    public init(id: String, workspaceID: WorkspaceID, type: String, status: String, submittedAt: Date?, receivedAt: Date,
+                completedAt: Date?, identityTypes: [String], customerIDs: [String], actorType: String, actorID: String) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.type = type
+        self.status = status
+        self.submittedAt = submittedAt
+        self.receivedAt = receivedAt
+        self.completedAt = completedAt
+        self.identityTypes = identityTypes
+        self.customerIDs = customerIDs
+        self.actorType = actorType
+        self.actorID = actorID
+    }
+}
+
+/// An event for the main data center, queued in the same transaction as the change it reports.
+/// It carries ids and a type, never a value.
+public struct OutboundEvent: Sendable, Hashable {
+    public var id: String
+    public var workspaceID: WorkspaceID
+    public var type: String
+    public var customerID: String
+    public var at: Date
+
+    public init(id: String = UUID().uuidString.lowercased(), workspaceID: WorkspaceID, type: String, customerID: String, at: Date = Date()) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.type = type
+        self.customerID = customerID
+        self.at = at
+    }
+}
+
+/// Filters for reading the audit log.
+public struct AuditFilter: Sendable, Hashable {
+    public var action: AuditAction?
+    public var customerID: String?
+    public var actorID: String?
+    public var since: Date?
+    public var until: Date?
+    public var afterSeq: Int64?
+    public var limit: Int
+
+    public init(action: AuditAction? = nil, customerID: String? = nil, actorID: String? = nil, since: Date? = nil,
+                until: Date? = nil, afterSeq: Int64? = nil, limit: Int = 100) {
+        self.action = action
+        self.customerID = customerID
+        self.actorID = actorID
+        self.since = since
+        self.until = until
+        self.afterSeq = afterSeq
+        self.limit = limit
     }
 }

@@ -3,6 +3,9 @@ import Foundation
 /// What a mutation decided once it saw the customer's current row.
 public enum MutationDecision: Sendable {
     case write(StoredCustomer)
+    /// Crypto-shredding: the row (with its wrapped data key) and its blind-index entries are
+    /// deleted; a tombstone keyed by a digest of the customer id is kept, naming no one.
+    case erase(tombstone: [UInt8])
     /// Nothing to do (for example `update_existing_only` on an unknown customer).
     case skip
     case refuse(Failure)
@@ -27,6 +30,7 @@ public enum MutationOutcome: Sendable {
     case created(StoredCustomer)
     case updated(StoredCustomer)
     case skipped
+    case erased
     case refused(Failure)
 }
 
@@ -36,11 +40,18 @@ public struct CommitBatch: Sendable {
     public var mutations: [CustomerMutation]
     /// Attributes seen for the first time, added to the workspace's schema in the same transaction.
     public var schemaAdditions: [AttributeDefinition]
+    /// Audit entries, chained in the same transaction as the change they record.
+    public var audit: [AuditDraft]
+    /// Events for the main data center, queued in the same transaction.
+    public var events: [OutboundEvent]
 
-    public init(workspaceID: WorkspaceID, mutations: [CustomerMutation], schemaAdditions: [AttributeDefinition] = []) {
+    public init(workspaceID: WorkspaceID, mutations: [CustomerMutation], schemaAdditions: [AttributeDefinition] = [],
+                audit: [AuditDraft] = [], events: [OutboundEvent] = []) {
         self.workspaceID = workspaceID
         self.mutations = mutations
         self.schemaAdditions = schemaAdditions
+        self.audit = audit
+        self.events = events
     }
 }
 
@@ -89,6 +100,41 @@ public protocol VaultStore: Sendable {
     func customers(_ ids: [CustomerID], workspace: WorkspaceID) async throws -> [CustomerID: StoredCustomer]
     /// The customers whose `attribute` has this blind-index digest.
     func customerIDs(attribute: AttributeName, digest: [UInt8], workspace: WorkspaceID) async throws -> [CustomerID]
+    /// Customers of a workspace in id order, after `after` (paging), at most `limit`.
+    func customerIDs(workspace: WorkspaceID, after: CustomerID?, limit: Int) async throws -> [CustomerID]
+    /// Customers not updated since `before`, at most `limit` (retention).
+    func customerIDs(workspace: WorkspaceID, updatedBefore before: Date, limit: Int) async throws -> [CustomerID]
+    /// Whether a customer id with this digest was erased.
+    func isTombstoned(_ digest: [UInt8], workspace: WorkspaceID) async throws -> Bool
+
+    // MARK: Operators and sessions
+    /// Inserts or replaces; `StoreError.alreadyExists` when another operator has the same e-mail digest.
+    func saveOperator(_ record: OperatorRecord) async throws
+    func operatorRecord(id: String) async throws -> OperatorRecord?
+    func operatorRecord(emailDigest: [UInt8], workspace: WorkspaceID) async throws -> OperatorRecord?
+    func operators(workspace: WorkspaceID) async throws -> [OperatorRecord]
+    func saveSession(_ session: SessionRecord) async throws
+    func session(tokenHash: [UInt8]) async throws -> SessionRecord?
+    func deleteSession(tokenHash: [UInt8]) async throws
+
+    // MARK: Data-subject requests
+    func saveSubjectRequest(_ record: SubjectRequestRecord) async throws
+    func subjectRequest(id: String, workspace: WorkspaceID) async throws -> SubjectRequestRecord?
+
+    // MARK: Audit log
+    func auditEntries(workspace: WorkspaceID, filter: AuditFilter) async throws -> [AuditEntry]
+    /// The last (seq, hash) recorded for the workspace's chain, kept apart from the entries so
+    /// that removing entries from the end is detected.
+    func auditHead(workspace: WorkspaceID) async throws -> (seq: Int64, hash: [UInt8])?
+
+    // MARK: Events for the main data center
+    func pendingEvents(limit: Int) async throws -> [OutboundEvent]
+    func markEventsDelivered(_ ids: [String]) async throws
+
+    /// Makes deleted data unrecoverable from the store's files (SQLite: checkpoint and truncate
+    /// the WAL, whose old pages would still hold deleted rows).
+    func purgeDeleted() async throws
+
     /// Applies the batch in one durable transaction (fsync'd before this returns) and reports each mutation's outcome
     /// in order. Mutations of one batch see each other's writes.
     func commit(_ batch: CommitBatch) async throws -> [MutationOutcome]
