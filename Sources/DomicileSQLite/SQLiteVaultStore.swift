@@ -159,6 +159,14 @@ public final class SQLiteVaultStore: VaultStore {
                 CREATE INDEX outbound_events_pending ON outbound_events (delivered_at, at);
                 """)
         }
+        migrator.registerMigration("3-events") { db in
+            try db.execute(sql: """
+                ALTER TABLE workspaces ADD COLUMN events_url TEXT;
+                ALTER TABLE workspaces ADD COLUMN events_secret BLOB;
+                DROP INDEX outbound_events_pending;
+                CREATE INDEX outbound_events_pending ON outbound_events (workspace_id, delivered_at, at);
+                """)
+        }
         return migrator
     }
 
@@ -182,11 +190,12 @@ public final class SQLiteVaultStore: VaultStore {
             }
             try db.execute(sql: """
                 INSERT INTO workspaces (id, region, rate_limit_per_minute, suspended, allow_identifying_customer_ids,
-                                        retention_days, refuse_erased_customer_ids, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [workspace.id.rawValue, workspace.region, workspace.rateLimitPerMinute,
                                  workspace.suspended, workspace.allowIdentifyingCustomerIDs, workspace.retentionDays,
-                                 workspace.refuseErasedCustomerIDs, workspace.createdAt.millis])
+                                 workspace.refuseErasedCustomerIDs, workspace.eventsURL, workspace.sealedEventsSecret.map { Data($0) },
+                                 workspace.createdAt.millis])
             try Self.insert(key, db)
             try Self.save(apiKey, db)
         }
@@ -208,11 +217,11 @@ public final class SQLiteVaultStore: VaultStore {
         try await pool.write { db in
             try db.execute(sql: """
                 UPDATE workspaces SET region = ?, rate_limit_per_minute = ?, suspended = ?, allow_identifying_customer_ids = ?,
-                    retention_days = ?, refuse_erased_customer_ids = ?
+                    retention_days = ?, refuse_erased_customer_ids = ?, events_url = ?, events_secret = ?
                 WHERE id = ?
                 """, arguments: [workspace.region, workspace.rateLimitPerMinute, workspace.suspended,
                                  workspace.allowIdentifyingCustomerIDs, workspace.retentionDays, workspace.refuseErasedCustomerIDs,
-                                 workspace.id.rawValue])
+                                 workspace.eventsURL, workspace.sealedEventsSecret.map { Data($0) }, workspace.id.rawValue])
             if db.changesCount == 0 { throw StoreError.notFound("workspace \(workspace.id)") }
         }
     }
@@ -478,10 +487,11 @@ public final class SQLiteVaultStore: VaultStore {
 
     // MARK: Events
 
-    public func pendingEvents(limit: Int) async throws -> [OutboundEvent] {
+    public func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM outbound_events WHERE delivered_at IS NULL ORDER BY at, id LIMIT ?",
-                             arguments: [limit]).map { row in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM outbound_events WHERE delivered_at IS NULL AND workspace_id = ? ORDER BY at, id LIMIT ?
+                """, arguments: [workspace.rawValue, limit]).map { row in
                 OutboundEvent(id: row["id"], workspaceID: WorkspaceID(trusted: row["workspace_id"]), type: row["type"],
                               customerID: row["customer_id"], at: Date(millis: row["at"]))
             }
@@ -585,6 +595,7 @@ public final class SQLiteVaultStore: VaultStore {
         WorkspaceRecord(id: WorkspaceID(trusted: row["id"]), region: row["region"], rateLimitPerMinute: row["rate_limit_per_minute"],
                         suspended: row["suspended"], allowIdentifyingCustomerIDs: row["allow_identifying_customer_ids"],
                         retentionDays: row["retention_days"], refuseErasedCustomerIDs: row["refuse_erased_customer_ids"],
+                        eventsURL: row["events_url"], sealedEventsSecret: (row["events_secret"] as Data?).map { [UInt8]($0) },
                         createdAt: Date(millis: row["created_at"]))
     }
 

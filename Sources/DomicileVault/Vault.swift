@@ -148,3 +148,38 @@ public final class Vault: Sendable {
         try await keyring.selfTest()
     }
 }
+
+extension Vault {
+    static let eventsSecretAttribute = AttributeName(trusted: "events_secret")
+
+    /// Points the workspace's events for the main data center at `url` and issues a new signing
+    /// secret. Only http(s) URLs; the host named here is the only one events are sent to.
+    /// - Returns: the secret, shown once.
+    public func configureEvents(_ id: WorkspaceID, url: String) async throws -> String {
+        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "https" || scheme == "http",
+              parsed.host != nil
+        else {
+            throw Failure(.attribute, attribute: "events_url", "the events URL must be an absolute http or https URL")
+        }
+        let secret = "whsec_" + Self.randomToken()
+        let keys = try await keyring.keys(for: id)
+        let sealed = try Envelope.seal(.string(secret), with: keys.firstKey, workspace: id, customer: CustomerID(trusted: "workspace"),
+                                       attribute: Self.eventsSecretAttribute)
+        _ = try await updateWorkspace(id) { record in
+            record.eventsURL = url
+            record.sealedEventsSecret = sealed
+        }
+        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["events_secret"])], workspace: id)
+        return secret
+    }
+
+    /// The workspace's events signing secret, opened.
+    public func eventsSecret(of workspace: WorkspaceRecord) async throws -> [UInt8]? {
+        guard let sealed = workspace.sealedEventsSecret else { return nil }
+        let keys = try await keyring.keys(for: workspace.id)
+        guard case .string(let secret) = try Envelope.open(sealed, with: keys.firstKey, workspace: workspace.id,
+                                                            customer: CustomerID(trusted: "workspace"), attribute: Self.eventsSecretAttribute)
+        else { throw KeyError.malformedCiphertext }
+        return Array(secret.utf8)
+    }
+}

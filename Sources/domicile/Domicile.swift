@@ -1,6 +1,7 @@
 import ArgumentParser
 import DomicileCore
 import DomicileHTTP
+import DomicileOutbound
 import DomicileSQLite
 import DomicileVault
 import Foundation
@@ -69,7 +70,8 @@ struct Serve: AsyncParsableCommand {
         let (vault, _) = try node.openVault(logger: logger)
         let workspaces = try await vault.store.workspaces()
         let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), logger: logger)
-        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, services: [retention]) { [node] port in
+        let events = EventDispatcher(vault: vault, logger: logger)
+        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, services: [retention, events]) { [node] port in
             // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
             FileHandle.standardOutput.write(Data("""
                 Domicile listening on http://\(host):\(port) (region \(node.region), data in \(node.dataDir))
@@ -181,7 +183,25 @@ struct AuditCommand: AsyncParsableCommand {
 struct Workspace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create and manage workspaces, their data API keys, limits and schema.",
-        subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self])
+        subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self, Events.self])
+
+    struct Events: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Where the workspace's events for the main data center go; prints a new signing secret once.")
+        @OptionGroup var node: NodeOptions
+        @Argument var id: String
+        @Option(help: "The main data center's endpoint, http(s).") var url: String
+
+        func run() async throws {
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let secret = try await vault.configureEvents(try WorkspaceID(validating: id), url: url)
+            print("""
+                Events for \(id) go to \(url).
+                Signing secret (shown once): \(secret)
+                Each POST carries X-Domicile-Timestamp and X-Domicile-Signature: v1=hex(HMAC-SHA256(secret, timestamp + "." + body)).
+                """)
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a workspace and print its data API key (shown once).")

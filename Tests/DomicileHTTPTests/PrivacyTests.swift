@@ -274,7 +274,7 @@ struct PrivacyTests {
             try Envelope.open(sealed, with: SymmetricKeyProbe.random(), workspace: workspace, customer: CustomerID(trusted: "c-9"),
                               attribute: AttributeName(trusted: "email"))
         }
-        let events = try await f.api.store.pendingEvents(limit: 10)
+        let events = try await f.api.store.pendingEvents(workspace: workspace, limit: 10)
         #expect(events.map(\.type) == ["erased"] && events.map(\.customerID) == ["c-9"])
         let audit = try await f.api.store.auditEntries(workspace: workspace, filter: AuditFilter(action: .erase))
         #expect(audit.map(\.draft.customerID) == ["c-9"])

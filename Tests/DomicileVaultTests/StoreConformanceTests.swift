@@ -42,6 +42,10 @@ struct StoreConformanceTests {
         changed.rateLimitPerMinute = 5000
         changed.suspended = true
         changed.allowIdentifyingCustomerIDs = true
+        changed.retentionDays = 30
+        changed.refuseErasedCustomerIDs = true
+        changed.eventsURL = "http://127.0.0.1:9/events"
+        changed.sealedEventsSecret = [1, 2, 3]
         try await store.updateWorkspace(changed)
         #expect(try await store.workspace(workspace) == changed)
         #expect(try await store.workspaces().map(\.id) == [workspace])
@@ -207,10 +211,11 @@ struct StoreConformanceTests {
         #expect(try await store.customerIDs(attribute: email, digest: [0xAA], workspace: workspace).isEmpty)
         #expect(try await store.isTombstoned([0x70], workspace: workspace))
         #expect(try await !store.isTombstoned([0x71], workspace: workspace))
-        let events = try await store.pendingEvents(limit: 10)
+        let events = try await store.pendingEvents(workspace: workspace, limit: 10)
         #expect(events.map(\.type) == ["erased"] && events.map(\.customerID) == ["c-1"])
         try await store.markEventsDelivered(events.map(\.id))
-        #expect(try await store.pendingEvents(limit: 10).isEmpty)
+        #expect(try await store.pendingEvents(workspace: workspace, limit: 10).isEmpty)
+        #expect(try await store.pendingEvents(workspace: WorkspaceID(trusted: "other"), limit: 10).isEmpty)
         try await store.purgeDeleted()
     }
 

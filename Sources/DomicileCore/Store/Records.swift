@@ -15,11 +15,18 @@ public struct WorkspaceRecord: Sendable, Hashable {
     public var retentionDays: Int?
     /// Refuse data for a customer id that was erased before.
     public var refuseErasedCustomerIDs: Bool
+    /// Where events for the main data center are posted; none are sent until it is set.
+    public var eventsURL: String?
+    /// The key that signs those posts, sealed with the workspace key.
+    public var sealedEventsSecret: [UInt8]?
     public var createdAt: Date
 
     public init(id: WorkspaceID, region: String, rateLimitPerMinute: Int = Self.defaultRateLimitPerMinute,
                 suspended: Bool = false, allowIdentifyingCustomerIDs: Bool = false, retentionDays: Int? = nil,
-                refuseErasedCustomerIDs: Bool = false, createdAt: Date = Date()) {
+                refuseErasedCustomerIDs: Bool = false, eventsURL: String? = nil, sealedEventsSecret: [UInt8]? = nil,
+                createdAt: Date = Date()) {
+        self.eventsURL = eventsURL
+        self.sealedEventsSecret = sealedEventsSecret
         self.retentionDays = retentionDays
         self.refuseErasedCustomerIDs = refuseErasedCustomerIDs
         self.id = id

@@ -128,7 +128,8 @@ public protocol VaultStore: Sendable {
     func auditHead(workspace: WorkspaceID) async throws -> (seq: Int64, hash: [UInt8])?
 
     // MARK: Events for the main data center
-    func pendingEvents(limit: Int) async throws -> [OutboundEvent]
+    /// Undelivered events of one workspace, oldest first.
+    func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent]
     func markEventsDelivered(_ ids: [String]) async throws
 
     /// Makes deleted data unrecoverable from the store's files (SQLite: checkpoint and truncate
