@@ -24,8 +24,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // The domain: identifiers, validation, schema, masking, the store protocols. No HTTP, no database.
@@ -41,6 +43,7 @@ let package = Package(
                 "DomicileCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -66,6 +69,7 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             resources: [.copy("openapi.yaml")],
@@ -77,6 +81,7 @@ let package = Package(
             dependencies: [
                 "DomicileCore",
                 "DomicileVault",
+                "DomicileSMTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -122,8 +127,9 @@ let package = Package(
         .testTarget(
             name: "DomicileOutboundTests",
             dependencies: [
-                "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileOutbound",
+                "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileOutbound", "DomicileHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -132,6 +138,25 @@ let package = Package(
         .testTarget(
             name: "DomicileSystemTests",
             dependencies: ["DomicileCore"],
+            swiftSettings: strict
+        ),
+        // SMTP client: hand-written on SwiftNIO (no SMTP package is available), for the e-mail dispatcher.
+        .target(
+            name: "DomicileSMTP",
+            dependencies: [
+                "DomicileCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DomicileSMTPTests",
+            dependencies: [
+                "DomicileCore", "DomicileSMTP",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
             swiftSettings: strict
         ),
     ],

@@ -19,6 +19,10 @@ public enum DomicileAPI {
         SchemaController(vault: vault).addRoutes(to: api)
         SubjectRequestController(vault: vault).addRoutes(to: api)
         AuditController(vault: vault).addRoutes(to: api)
+        ProviderController(vault: vault).addRoutes(to: api)
+        let send = router.group("v1").add(middleware: SendAuthMiddleware(vault: vault, limiter: limiter))
+        MessagesController(vault: vault).addRoutes(to: send)
+        CallbackController(vault: vault).addRoutes(to: router)
         return router
     }
 

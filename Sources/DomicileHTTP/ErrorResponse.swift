@@ -91,7 +91,7 @@ enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = Timestamp.encodingStrategy
         // Encoding our own response types cannot fail; an empty object would still be valid JSON.
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         var fields = headers

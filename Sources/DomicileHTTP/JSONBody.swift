@@ -26,7 +26,7 @@ enum JSONBody {
         }
     }
 
-    static func read(_ request: Request) async throws -> JSONValue {
+    static func read(_ request: Request, maximumSize: Int = maximumSize) async throws -> JSONValue {
         guard let type = request.headers[.contentType]?.lowercased(),
               type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) == "application/json"
         else {

@@ -165,3 +165,42 @@ struct AuditController {
         return JSONResponse.make(Page(entries: entries, nextAfter: entries.count == filter.limit ? entries.last?.seq : nil))
     }
 }
+
+/// `PUT /v1/workspaces/{ws}/providers/{channel}` (administrators): a channel's provider and its
+/// settings; credentials are sealed at rest and never returned.
+struct ProviderController {
+    let vault: Vault
+
+    struct Body: Decodable {
+        var kind: String
+        var settings: [String: String]
+    }
+
+    struct Answer: Encodable {
+        var channel: String
+        var kind: String
+        var settings: [String]
+    }
+
+    static let kinds = ["smtp", "twilio", "whatsapp_cloud", "private_ssp"]
+
+    func addRoutes(to group: RouterGroup<DomicileRequestContext>) {
+        group.put("workspaces/:workspace/providers/:channel", use: set)
+    }
+
+    @Sendable func set(_ request: Request, context: DomicileRequestContext) async throws -> Response {
+        let (workspace, actor) = try context.caller(.configure)
+        guard let channel = Channel(rawValue: try context.parameters.require("channel")) else {
+            throw Failure(.attribute, attribute: "channel", "channel must be email, sms or whatsapp")
+        }
+        let body = try await JSONBody.decode(Body.self, from: request)
+        guard Self.kinds.contains(body.kind) else {
+            throw Failure(.attribute, attribute: "kind", "kind must be one of \(Self.kinds.joined(separator: ", "))")
+        }
+        try await vault.setProvider(workspace.id, channel: channel, kind: body.kind, settings: body.settings)
+        try await vault.audit([AuditDraft(actor: actor, action: .keyChange, attributes: ["provider:\(channel.rawValue)"],
+                                          requestID: context.requestID)], workspace: workspace.id)
+        // Setting names only: the values hold credentials.
+        return JSONResponse.make(Answer(channel: channel.rawValue, kind: body.kind, settings: body.settings.keys.sorted()))
+    }
+}

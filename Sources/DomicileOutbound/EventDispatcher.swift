@@ -16,9 +16,16 @@ public struct MainDataCenterEvent: Codable, Sendable, Hashable {
     public var workspaceID: String
     public var customerID: String
     public var occurredAt: Date
+    public var messageID: String?
+    public var campaignID: String?
+    public var channel: String?
+    public var status: String?
+    /// The provider's error code, when it gave one.
+    public var errorCode: String?
 
     enum CodingKeys: String, CodingKey {
-        case eventID = "event_id", type, workspaceID = "workspace_id", customerID = "customer_id", occurredAt = "occurred_at"
+        case eventID = "event_id", type, workspaceID = "workspace_id", customerID = "customer_id", occurredAt = "occurred_at",
+             messageID = "message_id", campaignID = "campaign_id", channel, status, errorCode = "error_code"
     }
 
     init(_ event: OutboundEvent) {
@@ -27,6 +34,11 @@ public struct MainDataCenterEvent: Codable, Sendable, Hashable {
         workspaceID = event.workspaceID.rawValue
         customerID = event.customerID
         occurredAt = event.at
+        messageID = event.messageID
+        campaignID = event.campaignID
+        channel = event.channel?.rawValue
+        status = event.status?.rawValue
+        errorCode = event.errorCode
     }
 }
 

@@ -167,6 +167,60 @@ public final class SQLiteVaultStore: VaultStore {
                 CREATE INDEX outbound_events_pending ON outbound_events (workspace_id, delivered_at, at);
                 """)
         }
+        migrator.registerMigration("4-sending") { db in
+            try db.execute(sql: """
+                ALTER TABLE outbound_events ADD COLUMN message_id TEXT;
+                ALTER TABLE outbound_events ADD COLUMN campaign_id TEXT;
+                ALTER TABLE outbound_events ADD COLUMN channel TEXT;
+                ALTER TABLE outbound_events ADD COLUMN status TEXT;
+                ALTER TABLE outbound_events ADD COLUMN error_code TEXT;
+                CREATE TABLE send_keys (
+                    workspace_id TEXT NOT NULL,
+                    key_id TEXT NOT NULL,
+                    sealed_secret BLOB NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    revoked_at INTEGER,
+                    PRIMARY KEY (workspace_id, key_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE providers (
+                    workspace_id TEXT NOT NULL,
+                    channel TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    sealed_settings BLOB NOT NULL,
+                    PRIMARY KEY (workspace_id, channel)
+                ) WITHOUT ROWID;
+                CREATE TABLE messages (
+                    workspace_id TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    customer_id TEXT NOT NULL,
+                    campaign_id TEXT,
+                    channel TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL,
+                    next_attempt_at INTEGER NOT NULL,
+                    provider_message_id TEXT,
+                    error_code TEXT,
+                    segments INTEGER,
+                    encoding TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    payload BLOB,
+                    PRIMARY KEY (workspace_id, message_id)
+                );
+                CREATE INDEX messages_due ON messages (status, next_attempt_at);
+                CREATE INDEX messages_by_provider_id ON messages (workspace_id, provider_message_id);
+                CREATE INDEX messages_by_customer ON messages (workspace_id, customer_id);
+                CREATE TABLE message_history (
+                    workspace_id TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    status TEXT NOT NULL,
+                    error_code TEXT
+                );
+                CREATE INDEX message_history_by_message ON message_history (workspace_id, message_id, at);
+                """)
+        }
         return migrator
     }
 
@@ -490,10 +544,12 @@ public final class SQLiteVaultStore: VaultStore {
     public func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT * FROM outbound_events WHERE delivered_at IS NULL AND workspace_id = ? ORDER BY at, id LIMIT ?
+                SELECT * FROM outbound_events WHERE delivered_at IS NULL AND workspace_id = ? ORDER BY rowid LIMIT ?
                 """, arguments: [workspace.rawValue, limit]).map { row in
                 OutboundEvent(id: row["id"], workspaceID: WorkspaceID(trusted: row["workspace_id"]), type: row["type"],
-                              customerID: row["customer_id"], at: Date(millis: row["at"]))
+                              customerID: row["customer_id"], at: Date(millis: row["at"]), messageID: row["message_id"],
+                              campaignID: row["campaign_id"], channel: (row["channel"] as String?).flatMap(Channel.init(rawValue:)),
+                              status: (row["status"] as String?).flatMap(MessageStatus.init(rawValue:)), errorCode: row["error_code"])
             }
         }
     }
@@ -511,23 +567,23 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func commit(_ batch: CommitBatch) async throws -> [MutationOutcome] {
-        try await committer.commit(batch)
+        try await committer.run { db in try Self.apply(batch, db) }
     }
 
-    /// Applies one request's batch inside the group transaction, in a savepoint of its own, so a
-    /// batch that fails leaves the others of the group untouched.
+    /// Runs a write through the group commit.
+    func groupCommit<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await committer.run(work)
+    }
+
+    /// Applies one request's batch inside the group transaction (in the savepoint the group commit gives it).
     static func apply(_ batch: CommitBatch, _ db: Database) throws -> [MutationOutcome] {
         var outcomes: [MutationOutcome] = []
-        try db.inSavepoint {
-            outcomes = []
+        do {
             for definition in batch.schemaAdditions {
                 try save(definition, workspace: batch.workspaceID, replace: false, db)
             }
             if !batch.audit.isEmpty { try appendAudit(batch.audit, workspace: batch.workspaceID, db) }
-            for event in batch.events {
-                try db.cachedStatement(sql: "INSERT INTO outbound_events (id, workspace_id, type, customer_id, at) VALUES (?, ?, ?, ?, ?)")
-                    .execute(arguments: [event.id, event.workspaceID.rawValue, event.type, event.customerID, event.at.millis])
-            }
+            for event in batch.events { try insert(event, db) }
             for mutation in batch.mutations {
                 let current = try fetchCustomer(mutation.customerID, workspace: batch.workspaceID, db)
                 switch try mutation.resolve(current) {
@@ -547,7 +603,6 @@ public final class SQLiteVaultStore: VaultStore {
                     outcomes.append(current == nil ? .skipped : .erased)
                 }
             }
-            return .commit
         }
         return outcomes
     }
@@ -606,6 +661,14 @@ public final class SQLiteVaultStore: VaultStore {
                      revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millis:)))
     }
 
+    static func insert(_ event: OutboundEvent, _ db: Database) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO outbound_events (id, workspace_id, type, customer_id, at, message_id, campaign_id, channel, status, error_code)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [event.id, event.workspaceID.rawValue, event.type, event.customerID, event.at.millis, event.messageID,
+                                     event.campaignID, event.channel?.rawValue, event.status?.rawValue, event.errorCode])
+    }
+
     static func operatorRecord(_ row: Row) -> OperatorRecord? {
         guard let role = Role(rawValue: row["role"]) else { return nil }
         return OperatorRecord(id: row["id"], workspaceID: WorkspaceID(trusted: row["workspace_id"]),
@@ -641,11 +704,15 @@ public final class SQLiteVaultStore: VaultStore {
     }
 }
 
-/// Collects the batches that arrive while a transaction is being written, and commits them together.
+/// Collects the writes that arrive while a transaction is being written, and commits them
+/// together: one transaction and one fsync for the whole group, each write in a savepoint of its
+/// own so that one failing leaves the others of its group untouched.
 actor GroupCommitter {
+    typealias Work = @Sendable (Database) throws -> any Sendable
+
     private struct Pending {
-        let batch: CommitBatch
-        let continuation: CheckedContinuation<[MutationOutcome], any Error>
+        let work: Work
+        let continuation: CheckedContinuation<any Sendable, any Error>
     }
 
     private let pool: DatabasePool
@@ -654,25 +721,34 @@ actor GroupCommitter {
 
     init(pool: DatabasePool) { self.pool = pool }
 
-    func commit(_ batch: CommitBatch) async throws -> [MutationOutcome] {
-        try await withCheckedThrowingContinuation { continuation in
-            pending.append(Pending(batch: batch, continuation: continuation))
+    func run<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+            pending.append(Pending(work: { db in try work(db) }, continuation: continuation))
             if !draining {
                 draining = true
                 Task { await drain() }
             }
         }
+        return result as! T
     }
 
     private func drain() async {
         while !pending.isEmpty {
             let group = pending
             pending.removeAll(keepingCapacity: true)
-            let batches = group.map(\.batch)
+            let works = group.map(\.work)
             do {
-                // One transaction, one fsync, for the whole group; each batch has its own savepoint.
                 let results = try await pool.write { db in
-                    batches.map { batch in Result { try SQLiteVaultStore.apply(batch, db) } }
+                    works.map { work in
+                        Result<any Sendable, any Error> {
+                            var value: (any Sendable)?
+                            try db.inSavepoint {
+                                value = try work(db)
+                                return .commit
+                            }
+                            return value!
+                        }
+                    }
                 }
                 for (waiter, result) in zip(group, results) { waiter.continuation.resume(with: result) }
             } catch {

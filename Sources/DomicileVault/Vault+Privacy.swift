@@ -230,6 +230,7 @@ extension Vault {
             },
             audit: targets.map { AuditDraft(at: now, actor: actor, action: .erase, customerID: $0.rawValue, requestID: requestID) },
             events: targets.map { OutboundEvent(workspaceID: workspace, type: "erased", customerID: $0.rawValue, at: now) }))
+        for id in targets { _ = try await store.cancelPendingMessages(customer: id, workspace: workspace) }
         try await store.purgeDeleted()
         return zip(targets, outcomes).compactMap { id, outcome in
             if case .erased = outcome { return id }

@@ -71,7 +71,9 @@ struct Serve: AsyncParsableCommand {
         let workspaces = try await vault.store.workspaces()
         let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), logger: logger)
         let events = EventDispatcher(vault: vault, logger: logger)
-        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, services: [retention, events]) { [node] port in
+        let outbox = MessageDispatcher(vault: vault, logger: logger, factory: Providers.factory())
+        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger,
+                                          services: [retention, events, outbox]) { [node] port in
             // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
             FileHandle.standardOutput.write(Data("""
                 Domicile listening on http://\(host):\(port) (region \(node.region), data in \(node.dataDir))
@@ -183,7 +185,55 @@ struct AuditCommand: AsyncParsableCommand {
 struct Workspace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create and manage workspaces, their data API keys, limits and schema.",
-        subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self, Events.self])
+        subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self, Events.self, SendKey.self,
+                      Provider.self])
+
+    struct SendKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "send-key", abstract: "The main data center's send key: `create`, or `rotate` (the old ones expire after --grace-hours).")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "create or rotate") var action: String
+        @Argument var id: String
+        @Option var graceHours: Int = 24
+
+        func run() async throws {
+            guard action == "create" || action == "rotate" else { throw ValidationError("send-key takes create or rotate") }
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let (keyID, secret) = try await vault.issueSendKey(try WorkspaceID(validating: id),
+                                                               grace: action == "rotate" ? .seconds(graceHours * 3600) : nil)
+            print("""
+                Send key \(keyID); secret (shown once): \(secret)
+                Sign each request: X-Domicile-Key: \(keyID), X-Domicile-Timestamp: <unix seconds>,
+                X-Domicile-Signature: v1=hex(HMAC-SHA256(secret, timestamp + "\\n" + METHOD + "\\n" + path + "\\n" + body))
+                """)
+        }
+    }
+
+    struct Provider: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set a channel's provider: smtp, twilio, whatsapp_cloud or private_ssp, with --setting key=value (credentials are sealed).")
+        @OptionGroup var node: NodeOptions
+        @Argument var id: String
+        @Option(help: "email, sms or whatsapp") var channel: String
+        @Option(help: "smtp, twilio, whatsapp_cloud or private_ssp") var kind: String
+        @Option(name: .customLong("setting"), help: "key=value, repeated") var settings: [String] = []
+
+        func run() async throws {
+            guard let parsed = DomicileCore.Channel(rawValue: channel) else { throw ValidationError("--channel must be email, sms or whatsapp") }
+            guard ["smtp", "twilio", "whatsapp_cloud", "private_ssp"].contains(kind) else {
+                throw ValidationError("--kind must be smtp, twilio, whatsapp_cloud or private_ssp")
+            }
+            var values: [String: String] = [:]
+            for pair in settings {
+                guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("--setting takes key=value") }
+                values[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+            }
+            _ = try Providers.factory()(kind, values, parsed)
+            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            try await vault.setProvider(try WorkspaceID(validating: id), channel: parsed, kind: kind, settings: values)
+            print("\(channel) of \(id) goes through \(kind) (settings: \(values.keys.sorted().joined(separator: ", "))).")
+        }
+    }
 
     struct Events: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -13,6 +13,8 @@ public enum Permission: String, Sendable, Hashable, CaseIterable {
     case restrict
     case changeSchema = "change_schema"
     case readAudit = "read_audit"
+    /// Set a workspace's providers and their credentials.
+    case configure
 }
 
 /// Who is acting: what the audit log records and what permissions are checked against.
@@ -62,7 +64,7 @@ public enum Actor: Sendable, Hashable {
             case .readMasked: return true
             case .reveal: return viewPII
             case .export, .restrict: return role == .admin || role == .manager
-            case .erase, .changeSchema, .readAudit: return role == .admin
+            case .erase, .changeSchema, .readAudit, .configure: return role == .admin
             }
         case .mainDataCenter:
             return false

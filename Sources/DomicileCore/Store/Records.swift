@@ -196,16 +196,36 @@ public struct SubjectRequestRecord: Sendable, Hashable {
 public struct OutboundEvent: Sendable, Hashable {
     public var id: String
     public var workspaceID: WorkspaceID
+    /// `erased`, or `message_status`.
     public var type: String
     public var customerID: String
     public var at: Date
+    public var messageID: String?
+    public var campaignID: String?
+    public var channel: Channel?
+    public var status: MessageStatus?
+    public var errorCode: String?
 
-    public init(id: String = UUID().uuidString.lowercased(), workspaceID: WorkspaceID, type: String, customerID: String, at: Date = Date()) {
+    public init(id: String = UUID().uuidString.lowercased(), workspaceID: WorkspaceID, type: String, customerID: String, at: Date = Date(),
+                messageID: String? = nil, campaignID: String? = nil, channel: Channel? = nil, status: MessageStatus? = nil,
+                errorCode: String? = nil) {
         self.id = id
         self.workspaceID = workspaceID
         self.type = type
         self.customerID = customerID
         self.at = at
+        self.messageID = messageID
+        self.campaignID = campaignID
+        self.channel = channel
+        self.status = status
+        self.errorCode = errorCode
+    }
+
+    /// A message's status change, as the main data center hears of it.
+    public static func status(of message: OutboxMessage, _ change: MessageStatusChange) -> OutboundEvent {
+        OutboundEvent(workspaceID: message.workspaceID, type: "message_status", customerID: message.customerID.rawValue, at: change.at,
+                      messageID: message.messageID, campaignID: message.campaignID, channel: message.channel, status: change.status,
+                      errorCode: change.errorCode)
     }
 }
 

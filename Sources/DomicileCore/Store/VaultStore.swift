@@ -132,6 +132,28 @@ public protocol VaultStore: Sendable {
     func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent]
     func markEventsDelivered(_ ids: [String]) async throws
 
+    // MARK: Sending
+    func saveSendKey(_ key: SendKeyRecord) async throws
+    func sendKey(workspace: WorkspaceID, keyID: String) async throws -> SendKeyRecord?
+    func sendKeys(workspace: WorkspaceID) async throws -> [SendKeyRecord]
+    func saveProvider(_ provider: ProviderRecord) async throws
+    func provider(workspace: WorkspaceID, channel: Channel) async throws -> ProviderRecord?
+    /// Durably adds messages whose ids are new; answers, per message, whether it was added
+    /// (false: the id was seen before, and nothing changed).
+    func enqueue(_ messages: [OutboxMessage], workspace: WorkspaceID) async throws -> [Bool]
+    func message(_ id: String, workspace: WorkspaceID) async throws -> OutboxMessage?
+    func messages(_ ids: [String], workspace: WorkspaceID) async throws -> [String: OutboxMessage]
+    func message(providerMessageID: String, workspace: WorkspaceID) async throws -> OutboxMessage?
+    func messageHistory(_ id: String, workspace: WorkspaceID) async throws -> [MessageStatusChange]
+    /// Takes up to `limit` messages that are due, marking them `sending` until `leaseUntil`
+    /// (a message whose sender died becomes due again when its lease runs out).
+    func claimDueMessages(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
+    /// Saves a message's new state, appends the change to its history and queues the event for
+    /// the main data center, in one transaction.
+    func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?) async throws
+    /// Cancels a customer's messages not yet handed to a provider, and deletes their payloads.
+    func cancelPendingMessages(customer: CustomerID, workspace: WorkspaceID) async throws -> Int
+
     /// Makes deleted data unrecoverable from the store's files (SQLite: checkpoint and truncate
     /// the WAL, whose old pages would still hold deleted rows).
     func purgeDeleted() async throws

@@ -1,0 +1,157 @@
+import Crypto
+import DomicileCore
+import DomicileVault
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Provider status callbacks at `/v1/callbacks/{provider}/{ws}`: each checked against the
+/// provider's own signature scheme (401 when unsigned or badly signed), mapped to one status
+/// vocabulary, stripped of the address it carries.
+struct CallbackController {
+    let vault: Vault
+
+    struct Done: Encodable { var status = "success" }
+
+    func addRoutes(to router: Router<DomicileRequestContext>) {
+        router.post("v1/callbacks/:provider/:workspace", use: receive)
+    }
+
+    static let unsigned = Failure(.unauthorized, "missing or invalid provider signature")
+
+    @Sendable func receive(_ request: Request, context: DomicileRequestContext) async throws -> Response {
+        let provider = try context.parameters.require("provider")
+        guard let workspaceID = try? WorkspaceID(validating: try context.parameters.require("workspace")),
+              try await vault.workspace(workspaceID) != nil
+        else { throw Self.unsigned }
+        var request = request
+        let body = Array(buffer: try await request.collectBody(upTo: 256 * 1024))
+        switch provider {
+        case "twilio": try await twilio(request, body: body, workspace: workspaceID)
+        case "whatsapp": try await whatsapp(request, body: body, workspace: workspaceID)
+        case "private_ssp": try await privateSSP(request, body: body, workspace: workspaceID)
+        default: throw Failure(.notFound, attribute: "provider", "no such provider: twilio, whatsapp or private_ssp")
+        }
+        return JSONResponse.make(Done())
+    }
+
+    /// The settings of whichever channel is served by this provider kind.
+    func settings(_ kind: String, workspace: WorkspaceID) async throws -> [String: String] {
+        for channel in Channel.allCases {
+            if let provider = try await vault.provider(workspace, channel: channel), provider.kind == kind { return provider.settings }
+        }
+        throw Self.unsigned
+    }
+
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        return x.count == y.count && zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    // MARK: Twilio: form POST, X-Twilio-Signature = base64(HMAC-SHA1(auth token, URL + sorted key/value pairs))
+
+    static func twilioSignature(url: String, parameters: [(String, String)], authToken: String) -> String {
+        let data = url + parameters.sorted { $0.0 < $1.0 }.map { $0.0 + $0.1 }.joined()
+        let mac = HMAC<Insecure.SHA1>.authenticationCode(for: Array(data.utf8), using: SymmetricKey(data: Array(authToken.utf8)))
+        return Data(mac).base64EncodedString()
+    }
+
+    static func formFields(_ body: [UInt8]) -> [(String, String)] {
+        String(decoding: body, as: UTF8.self).split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String { text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text) }
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+
+    func twilio(_ request: Request, body: [UInt8], workspace: WorkspaceID) async throws {
+        let settings = try await settings("twilio", workspace: workspace)
+        guard let token = settings["auth_token"], let url = settings["status_callback"],
+              let signature = request.headers[HTTPField.Name("X-Twilio-Signature")!]
+        else { throw Self.unsigned }
+        let fields = Self.formFields(body)
+        guard Self.constantTimeEquals(Self.twilioSignature(url: url, parameters: fields, authToken: token), signature) else {
+            throw Self.unsigned
+        }
+        let values = Dictionary(fields, uniquingKeysWith: { first, _ in first })
+        guard let sid = values["MessageSid"], let raw = values["MessageStatus"] else {
+            throw Failure(.missingAttribute, attribute: "MessageSid", "MessageSid and MessageStatus are required")
+        }
+        let status: MessageStatus? = switch raw {
+        case "sent": .sent
+        case "delivered": .delivered
+        case "read": .read
+        case "undelivered", "failed", "canceled": .failed
+        default: nil  // queued, accepted, sending: Domicile already says sent
+        }
+        guard let status else { return }
+        let code = values["ErrorCode"].flatMap { $0.isEmpty ? nil : $0 }
+        try await vault.applyProviderStatus(.providerMessageID(sid), status: status, errorCode: code, workspace: workspace)
+    }
+
+    // MARK: WhatsApp Cloud API: X-Hub-Signature-256 = "sha256=" + hex(HMAC-SHA256(app secret, body))
+
+    struct WhatsAppWebhook: Decodable {
+        struct Entry: Decodable { var changes: [Change]? }
+        struct Change: Decodable { var value: Value? }
+        struct Value: Decodable { var statuses: [StatusReport]? }
+        struct StatusReport: Decodable {
+            struct Failure: Decodable { var code: Int? }
+            var id: String
+            var status: String
+            var errors: [Failure]?
+        }
+        var entry: [Entry]?
+    }
+
+    func whatsapp(_ request: Request, body: [UInt8], workspace: WorkspaceID) async throws {
+        let settings = try await settings("whatsapp_cloud", workspace: workspace)
+        guard let secret = settings["app_secret"], let signature = request.headers[HTTPField.Name("X-Hub-Signature-256")!] else {
+            throw Self.unsigned
+        }
+        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
+        guard Self.constantTimeEquals("sha256=" + mac.map { String(format: "%02x", $0) }.joined(), signature) else { throw Self.unsigned }
+        guard let webhook = try? JSONDecoder().decode(WhatsAppWebhook.self, from: Data(body)) else {
+            throw Failure(.malformedJSON, "webhook body is not the WhatsApp status shape")
+        }
+        for report in (webhook.entry ?? []).flatMap({ $0.changes ?? [] }).flatMap({ $0.value?.statuses ?? [] }) {
+            let status: MessageStatus? = switch report.status {
+            case "sent": .sent
+            case "delivered": .delivered
+            case "read": .read
+            case "failed": .failed
+            default: nil
+            }
+            guard let status else { continue }
+            try await vault.applyProviderStatus(.providerMessageID(report.id), status: status,
+                                                errorCode: report.errors?.first?.code.map(String.init), workspace: workspace)
+        }
+    }
+
+    // MARK: Private SSP: X-Signature = hex(HMAC-SHA256(callback secret, body))
+
+    struct SSPStatus: Decodable {
+        var messageId: String
+        var status: String
+        var statusCode: Int?
+    }
+
+    func privateSSP(_ request: Request, body: [UInt8], workspace: WorkspaceID) async throws {
+        let settings = try await settings("private_ssp", workspace: workspace)
+        guard let secret = settings["callback_secret"], let signature = request.headers[HTTPField.Name("X-Signature")!] else {
+            throw Self.unsigned
+        }
+        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
+        guard Self.constantTimeEquals(mac.map { String(format: "%02x", $0) }.joined(), signature) else { throw Self.unsigned }
+        guard let report = try? JSONDecoder().decode(SSPStatus.self, from: Data(body)) else {
+            throw Failure(.malformedJSON, "callback body is not the private SSP status shape")
+        }
+        let status: MessageStatus = switch report.status {
+        case "sms_sent", "sms_delivered": report.statusCode == nil || report.statusCode == 0 ? .delivered : .failed
+        default: .failed
+        }
+        let code = report.statusCode.flatMap { $0 == 0 ? nil : String($0) }
+        try await vault.applyProviderStatus(.messageID(report.messageId), status: status, errorCode: code, workspace: workspace)
+    }
+}

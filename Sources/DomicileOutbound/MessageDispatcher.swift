@@ -1,0 +1,181 @@
+import AsyncHTTPClient
+import DomicileCore
+import DomicileVault
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Builds the provider for a workspace's channel from its sealed settings.
+public typealias ProviderFactory = @Sendable (_ kind: String, _ settings: [String: String], _ channel: DomicileCore.Channel) throws
+    -> any MessageProvider
+
+/// Delivers the outbox: claims due messages, hands each to its workspace's provider with a
+/// concurrency limit per provider, retries transient failures with exponential backoff and
+/// jitter, dead-letters a message after `maximumAttempts`, and deletes the outbox copy (the only
+/// place the address and content are kept) as soon as the provider has the message or the
+/// message is final.
+public actor MessageDispatcher: Service {
+    let vault: Vault
+    let logger: Logger
+    let factory: ProviderFactory
+    let maximumAttempts: Int
+    let concurrencyPerProvider: Int
+    let baseBackoff: Duration
+    let maximumBackoff: Duration
+    let lease: Duration
+    let idleInterval: Duration
+
+    public init(vault: Vault, logger: Logger, factory: @escaping ProviderFactory, maximumAttempts: Int = 8,
+                concurrencyPerProvider: Int = 32, baseBackoff: Duration = .seconds(2), maximumBackoff: Duration = .seconds(600),
+                lease: Duration = .seconds(120), idleInterval: Duration = .milliseconds(100)) {
+        self.vault = vault
+        self.logger = logger
+        self.factory = factory
+        self.maximumAttempts = maximumAttempts
+        self.concurrencyPerProvider = concurrencyPerProvider
+        self.baseBackoff = baseBackoff
+        self.maximumBackoff = maximumBackoff
+        self.lease = lease
+        self.idleInterval = idleInterval
+    }
+
+    public func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if await dispatchOnce() == 0 {
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.idleInterval) }
+            }
+        }
+    }
+
+    struct ProviderKey: Hashable { let workspace: WorkspaceID; let channel: DomicileCore.Channel }
+
+    /// One round: claims what is due and settles it.
+    /// - Returns: how many messages were claimed.
+    @discardableResult
+    public func dispatchOnce(limit: Int = 512) async -> Int {
+        let now = Date()
+        let claimed: [OutboxMessage]
+        do {
+            claimed = try await vault.store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)),
+                                                             limit: limit)
+        } catch {
+            logger.error("outbox: cannot claim messages", metadata: ["error.type": "\(type(of: error))"])
+            return 0
+        }
+        guard !claimed.isEmpty else { return 0 }
+        let groups = Dictionary(grouping: claimed) { ProviderKey(workspace: $0.workspaceID, channel: $0.channel) }
+        await withTaskGroup(of: Void.self) { all in
+            for (key, messages) in groups {
+                all.addTask { await self.deliver(messages, via: key) }
+            }
+        }
+        return claimed.count
+    }
+
+    private func deliver(_ messages: [OutboxMessage], via key: ProviderKey) async {
+        let provider: (any MessageProvider)?
+        do {
+            provider = try await vault.provider(key.workspace, channel: key.channel).map { try factory($0.kind, $0.settings, key.channel) }
+        } catch {
+            logger.error("outbox: provider settings unusable", metadata: ["workspace": "\(key.workspace)", "channel": "\(key.channel.rawValue)"])
+            provider = nil
+        }
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for message in messages {
+                if running == concurrencyPerProvider {
+                    await group.next()
+                    running -= 1
+                }
+                running += 1
+                group.addTask { await self.deliver(message, provider: provider) }
+            }
+        }
+    }
+
+    private func deliver(_ message: OutboxMessage, provider: (any MessageProvider)?) async {
+        let outcome: ProviderOutcome
+        do {
+            guard let payload = try await vault.openPayload(of: message) else {
+                // The customer was erased: the key that sealed this copy is gone.
+                await settle(message, status: .cancelled, errorCode: "erased")
+                return
+            }
+            guard let provider else {
+                outcome = .transient(code: "no_provider")
+                await retry(message, code: "no_provider", outcome: outcome)
+                return
+            }
+            outcome = await provider.send(payload, message: message)
+        } catch {
+            logger.error("outbox: cannot open a message", metadata: ["error.type": "\(type(of: error))"])
+            await retry(message, code: "internal", outcome: .transient(code: "internal"))
+            return
+        }
+        switch outcome {
+        case .accepted(let providerID):
+            var sent = message
+            sent.providerMessageID = providerID
+            sent.attempts += 1
+            await settle(sent, status: .sent, errorCode: nil)
+        case .permanent(let code):
+            var failed = message
+            failed.attempts += 1
+            // The provider refused the hand-over itself: no retry will change that.
+            await settle(failed, status: .deadLetter, errorCode: code)
+        case .transient(let code):
+            await retry(message, code: code, outcome: outcome)
+        }
+    }
+
+    private func retry(_ message: OutboxMessage, code: String, outcome: ProviderOutcome) async {
+        var next = message
+        next.attempts += 1
+        guard next.attempts < maximumAttempts else {
+            await settle(next, status: .deadLetter, errorCode: code)
+            return
+        }
+        let exponential = baseBackoff * (1 << min(next.attempts - 1, 20))
+        let delay = min(maximumBackoff, exponential) * Double.random(in: 0.5...1.0)
+        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+        next.status = .queued
+        next.errorCode = code
+        next.updatedAt = Date()
+        next.nextAttemptAt = next.updatedAt.addingTimeInterval(seconds)
+        do {
+            try await vault.store.record(next, change: MessageStatusChange(status: .queued, at: next.updatedAt, errorCode: code), event: nil)
+        } catch {
+            logger.error("outbox: cannot record a retry", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+
+    /// Records a status the dispatcher will not retry from, deleting the outbox copy with it.
+    private func settle(_ message: OutboxMessage, status: MessageStatus, errorCode: String?) async {
+        var settled = message
+        settled.status = status
+        settled.errorCode = errorCode
+        settled.sealedPayload = nil
+        settled.updatedAt = Date()
+        let change = MessageStatusChange(status: status, at: settled.updatedAt, errorCode: errorCode)
+        do {
+            try await vault.store.record(settled, change: change, event: OutboundEvent.status(of: settled, change))
+        } catch {
+            logger.error("outbox: cannot record a delivery", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+}
+
+/// The providers Domicile ships.
+public enum Providers {
+    public static func factory(client: HTTPClient = .shared) -> ProviderFactory {
+        { kind, settings, channel in
+            switch ProviderKind(rawValue: kind) {
+            case .privateSSP: try PrivateSSPProvider(settings: settings, client: client)
+            case .twilio: try TwilioProvider(settings: settings, channel: channel, client: client)
+            case .whatsappCloud: try WhatsAppCloudProvider(settings: settings, client: client)
+            case .smtp: try SMTPProvider(settings: settings)
+            case nil: throw ProviderSettingsError(description: "unknown provider kind")
+            }
+        }
+    }
+}

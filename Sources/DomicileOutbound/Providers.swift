@@ -1,0 +1,223 @@
+import AsyncHTTPClient
+import DomicileCore
+import DomicileVault
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// What became of one hand-over to a provider.
+public enum ProviderOutcome: Sendable, Equatable {
+    /// The provider took the message; its id is how its callbacks will name it.
+    case accepted(providerMessageID: String)
+    /// Worth another attempt later (5xx, 429, a timeout, a connection refused).
+    case transient(code: String)
+    /// Will not work however often it is tried (4xx, invalid number, authentication).
+    case permanent(code: String)
+}
+
+/// A provider of one channel, configured for one workspace.
+public protocol MessageProvider: Sendable {
+    /// Outbound connections go to this host only.
+    var host: String { get }
+    func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome
+}
+
+public enum ProviderKind: String, Sendable, CaseIterable {
+    case smtp, twilio
+    case whatsappCloud = "whatsapp_cloud"
+    case privateSSP = "private_ssp"
+}
+
+public struct ProviderSettingsError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+func setting(_ settings: [String: String], _ key: String) throws -> String {
+    guard let value = settings[key], !value.isEmpty else { throw ProviderSettingsError(description: "provider setting \(key) is required") }
+    return value
+}
+
+func url(_ text: String) throws -> URL {
+    guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
+        throw ProviderSettingsError(description: "provider URL must be an absolute http(s) URL")
+    }
+    return url
+}
+
+/// POSTs through the shared HTTP client and classifies the answer the way every HTTP provider does.
+struct HTTPPost {
+    let client: HTTPClient
+
+    func post(_ url: String, headers: [(String, String)], body: [UInt8]) async -> (status: UInt, body: [UInt8])? {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: .seconds(15))
+            let answer = try await response.body.collect(upTo: 256 * 1024)
+            return (response.status.code, Array(buffer: answer))
+        } catch {
+            return nil
+        }
+    }
+
+    static func classify(_ status: UInt, code: String) -> ProviderOutcome {
+        status == 429 || status >= 500 ? .transient(code: code) : .permanent(code: code)
+    }
+}
+
+/// The brand's own SMS endpoint, by the private SSP contract.
+struct PrivateSSPProvider: MessageProvider {
+    let endpoint: String
+    let fromNumber: String
+    let campaignType: String
+    let http: HTTPPost
+    let host: String
+
+    init(settings: [String: String], client: HTTPClient) throws {
+        endpoint = try setting(settings, "url")
+        host = try url(endpoint).host!
+        fromNumber = settings["from"] ?? ""
+        campaignType = settings["campaign_type"] ?? "TRANSACTIONAL"
+        http = HTTPPost(client: client)
+    }
+
+    struct Request: Encodable {
+        struct SMSData: Encodable { var toNumber: String; var fromNumber: String; var body: String }
+        struct Metadata: Encodable {
+            var messageId: String
+            var campaignType: String
+            var timestamp: String
+            var custom: [String: String]
+        }
+        var version = "1.0"
+        var smsData: SMSData
+        var metadata: Metadata
+    }
+
+    struct Answer: Decodable { var status: String; var statusCode: Int? }
+
+    func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome {
+        let request = Request(smsData: .init(toNumber: payload.to, fromNumber: fromNumber, body: payload.text ?? ""),
+                              metadata: .init(messageId: message.messageID, campaignType: campaignType,
+                                              timestamp: Timestamp.format(Date()), custom: message.campaignID.map { ["campaign_id": $0] } ?? [:]))
+        guard let body = try? JSONEncoder().encode(request),
+              let answer = await http.post(endpoint, headers: [("Content-Type", "application/json")], body: Array(body))
+        else { return .transient(code: "connection") }
+        let decoded = try? JSONDecoder().decode(Answer.self, from: Data(answer.body))
+        if (200..<300).contains(answer.status), decoded?.status == "sms_accepted" {
+            return .accepted(providerMessageID: message.messageID)
+        }
+        if let decoded, decoded.status == "sms_rejected" {
+            let code = decoded.statusCode ?? 9988
+            // 2015 (throttled) and 2000 (no credit) can pass; the others will not.
+            return code == 2015 || code == 2000 ? .transient(code: String(code)) : .permanent(code: String(code))
+        }
+        return HTTPPost.classify(answer.status, code: "http_\(answer.status)")
+    }
+}
+
+/// Twilio Programmable Messaging, for SMS and WhatsApp.
+struct TwilioProvider: MessageProvider {
+    let baseURL: String
+    let accountSID: String
+    let authToken: String
+    let from: String?
+    let messagingServiceSID: String?
+    let statusCallback: String?
+    let whatsapp: Bool
+    let http: HTTPPost
+    let host: String
+
+    init(settings: [String: String], channel: DomicileCore.Channel, client: HTTPClient) throws {
+        baseURL = settings["base_url"] ?? "https://api.twilio.com"
+        host = try url(baseURL).host!
+        accountSID = try setting(settings, "account_sid")
+        authToken = try setting(settings, "auth_token")
+        from = settings["from"]
+        messagingServiceSID = settings["messaging_service_sid"]
+        guard from != nil || messagingServiceSID != nil else {
+            throw ProviderSettingsError(description: "Twilio needs from or messaging_service_sid")
+        }
+        statusCallback = settings["status_callback"]
+        whatsapp = channel == .whatsapp
+        http = HTTPPost(client: client)
+    }
+
+    static func formEncode(_ fields: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+    }
+
+    struct Answer: Decodable { var sid: String?; var status: String?; var code: Int? }
+
+    func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome {
+        let prefix = whatsapp ? "whatsapp:" : ""
+        var fields = [("To", prefix + payload.to), ("Body", payload.text ?? "")]
+        if let messagingServiceSID { fields.append(("MessagingServiceSid", messagingServiceSID)) } else if let from { fields.append(("From", prefix + from)) }
+        if let statusCallback { fields.append(("StatusCallback", statusCallback)) }
+        let credentials = Data("\(accountSID):\(authToken)".utf8).base64EncodedString()
+        guard let answer = await http.post("\(baseURL)/2010-04-01/Accounts/\(accountSID)/Messages.json",
+                                           headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", "Basic \(credentials)")],
+                                           body: Array(Self.formEncode(fields).utf8))
+        else { return .transient(code: "connection") }
+        let decoded = try? JSONDecoder().decode(Answer.self, from: Data(answer.body))
+        if (200..<300).contains(answer.status), let sid = decoded?.sid { return .accepted(providerMessageID: sid) }
+        return HTTPPost.classify(answer.status, code: decoded?.code.map(String.init) ?? "http_\(answer.status)")
+    }
+}
+
+/// The WhatsApp Cloud API.
+struct WhatsAppCloudProvider: MessageProvider {
+    let baseURL: String
+    let phoneNumberID: String
+    let accessToken: String
+    let http: HTTPPost
+    let host: String
+
+    init(settings: [String: String], client: HTTPClient) throws {
+        baseURL = settings["base_url"] ?? "https://graph.facebook.com/v20.0"
+        host = try url(baseURL).host!
+        phoneNumberID = try setting(settings, "phone_number_id")
+        accessToken = try setting(settings, "access_token")
+        http = HTTPPost(client: client)
+    }
+
+    struct Answer: Decodable {
+        struct Message: Decodable { var id: String }
+        struct Failure: Decodable { var code: Int? }
+        var messages: [Message]?
+        var error: Failure?
+    }
+
+    func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome {
+        var body: [String: JSONValue] = ["messaging_product": .string("whatsapp"), "recipient_type": .string("individual"),
+                                         "to": .string(String(payload.to.drop(while: { $0 == "+" })))]
+        if let name = payload.templateName {
+            var template: [String: JSONValue] = ["name": .string(name), "language": .object(["code": .string(payload.templateLanguage ?? "en")])]
+            if let parameters = payload.templateParameters, !parameters.isEmpty {
+                template["components"] = .array([.object(["type": .string("body"), "parameters": .array(parameters.map {
+                    .object(["type": .string("text"), "text": .string($0)])
+                })])])
+            }
+            body["type"] = .string("template")
+            body["template"] = .object(template)
+        } else {
+            body["type"] = .string("text")
+            body["text"] = .object(["body": .string(payload.text ?? "")])
+        }
+        guard let encoded = try? JSONEncoder().encode(JSONValue.object(body)),
+              let answer = await http.post("\(baseURL)/\(phoneNumberID)/messages",
+                                           headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(accessToken)")],
+                                           body: Array(encoded))
+        else { return .transient(code: "connection") }
+        let decoded = try? JSONDecoder().decode(Answer.self, from: Data(answer.body))
+        if (200..<300).contains(answer.status), let id = decoded?.messages?.first?.id { return .accepted(providerMessageID: id) }
+        let code = decoded?.error?.code
+        // Throttling codes of the Cloud API are worth a retry.
+        if let code, [4, 80007, 130429, 131056].contains(code) { return .transient(code: String(code)) }
+        return HTTPPost.classify(answer.status, code: code.map(String.init) ?? "http_\(answer.status)")
+    }
+}

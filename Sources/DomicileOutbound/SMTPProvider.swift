@@ -1,0 +1,56 @@
+import DomicileCore
+import DomicileSMTP
+import DomicileVault
+import Foundation
+
+/// E-mail through the workspace's SMTP server (RFC 5321, STARTTLS, AUTH PLAIN/LOGIN).
+///
+/// The Message-ID is derived from the outbox message id, so a message retried after a crash
+/// carries the same id and receiving systems can drop the copy.
+struct SMTPProvider: MessageProvider {
+    let client: SMTPClient
+    let from: EmailMessage.Mailbox
+    let host: String
+
+    init(settings: [String: String]) throws {
+        host = try setting(settings, "host")
+        let mode: SMTPConfiguration.TLSMode
+        switch settings["tls"] ?? "starttls" {
+        case "none": mode = .none
+        case "starttls": mode = .startTLS
+        case "starttls_if_available": mode = .startTLSIfAvailable
+        case "implicit": mode = .implicit
+        default: throw ProviderSettingsError(description: "smtp tls must be none, starttls, starttls_if_available or implicit")
+        }
+        let credentials = settings["username"].map { SMTPConfiguration.Credentials(username: $0, password: settings["password"] ?? "") }
+        let configuration = SMTPConfiguration(
+            host: host, port: settings["port"].flatMap(Int.init), tlsMode: mode, credentials: credentials,
+            heloName: settings["helo"] ?? "domicile.localdomain",
+            allowsAuthenticationWithoutTLS: settings["allow_auth_without_tls"] == "true")
+        do {
+            client = try SMTPClient(configuration: configuration)
+            from = try EmailMessage.Mailbox(try EmailAddress(validating: try setting(settings, "from")), displayName: settings["from_name"])
+        } catch {
+            throw ProviderSettingsError(description: "smtp settings are not usable")
+        }
+    }
+
+    func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome {
+        let email: EmailMessage
+        do {
+            email = try EmailMessage(
+                from: from, to: [EmailMessage.Mailbox(try EmailAddress(validating: payload.to))], subject: payload.subject ?? "",
+                textBody: payload.text, htmlBody: payload.html,
+                messageID: "<\(message.messageID)@\(from.address.normalized.split(separator: "@").last ?? "domicile")>")
+        } catch {
+            return .permanent(code: "invalid_message")
+        }
+        do {
+            let receipt = try await client.send(email)
+            return .accepted(providerMessageID: receipt.messageID)
+        } catch {
+            let code = error.replyCode.map(String.init) ?? "smtp_\(error.stage.rawValue)"
+            return error.isTransient ? .transient(code: code) : .permanent(code: code)
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import DomicileCore
+import Foundation
+import GRDB
+
+extension SQLiteVaultStore {
+    // MARK: Send keys and providers
+
+    public func saveSendKey(_ key: SendKeyRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO send_keys (workspace_id, key_id, sealed_secret, created_at, expires_at, revoked_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [key.workspaceID.rawValue, key.keyID, Data(key.sealedSecret), key.createdAt.millis,
+                                 key.expiresAt?.millis, key.revokedAt?.millis])
+        }
+    }
+
+    public func sendKey(workspace: WorkspaceID, keyID: String) async throws -> SendKeyRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM send_keys WHERE workspace_id = ? AND key_id = ?",
+                             arguments: [workspace.rawValue, keyID]).map(Self.sendKey)
+        }
+    }
+
+    public func sendKeys(workspace: WorkspaceID) async throws -> [SendKeyRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM send_keys WHERE workspace_id = ? ORDER BY created_at, key_id",
+                             arguments: [workspace.rawValue]).map(Self.sendKey)
+        }
+    }
+
+    static func sendKey(_ row: Row) -> SendKeyRecord {
+        SendKeyRecord(workspaceID: WorkspaceID(trusted: row["workspace_id"]), keyID: row["key_id"],
+                      sealedSecret: [UInt8](row["sealed_secret"] as Data), createdAt: Date(millis: row["created_at"]),
+                      expiresAt: (row["expires_at"] as Int64?).map(Date.init(millis:)),
+                      revokedAt: (row["revoked_at"] as Int64?).map(Date.init(millis:)))
+    }
+
+    public func saveProvider(_ provider: ProviderRecord) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO providers (workspace_id, channel, kind, sealed_settings) VALUES (?, ?, ?, ?)",
+                           arguments: [provider.workspaceID.rawValue, provider.channel.rawValue, provider.kind, Data(provider.sealedSettings)])
+        }
+    }
+
+    public func provider(workspace: WorkspaceID, channel: Channel) async throws -> ProviderRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM providers WHERE workspace_id = ? AND channel = ?",
+                             arguments: [workspace.rawValue, channel.rawValue]).map { row in
+                ProviderRecord(workspaceID: workspace, channel: channel, kind: row["kind"],
+                               sealedSettings: [UInt8](row["sealed_settings"] as Data))
+            }
+        }
+    }
+
+    // MARK: Outbox
+
+    public func enqueue(_ messages: [OutboxMessage], workspace: WorkspaceID) async throws -> [Bool] {
+        guard !messages.isEmpty else { return [] }
+        return try await groupCommit { db in
+            try messages.map { message in
+                try db.cachedStatement(sql: """
+                    INSERT OR IGNORE INTO messages (workspace_id, message_id, customer_id, campaign_id, channel, status, attempts,
+                        next_attempt_at, provider_message_id, error_code, segments, encoding, created_at, updated_at, payload)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: Self.arguments(message))
+                guard db.changesCount == 1 else { return false }
+                try Self.appendHistory(message, MessageStatusChange(status: message.status, at: message.createdAt), db)
+                try Self.insert(OutboundEvent.status(of: message, MessageStatusChange(status: message.status, at: message.createdAt)), db)
+                return true
+            }
+        }
+    }
+
+    static func arguments(_ message: OutboxMessage) -> StatementArguments {
+        [message.workspaceID.rawValue, message.messageID, message.customerID.rawValue, message.campaignID, message.channel.rawValue,
+         message.status.rawValue, message.attempts, message.nextAttemptAt.millis, message.providerMessageID, message.errorCode,
+         message.segments, message.encoding, message.createdAt.millis, message.updatedAt.millis, message.sealedPayload.map { Data($0) }]
+    }
+
+    static func appendHistory(_ message: OutboxMessage, _ change: MessageStatusChange, _ db: Database) throws {
+        try db.cachedStatement(sql: "INSERT INTO message_history (workspace_id, message_id, at, status, error_code) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [message.workspaceID.rawValue, message.messageID, change.at.millis, change.status.rawValue, change.errorCode])
+    }
+
+    static func message(_ row: Row) -> OutboxMessage? {
+        guard let channel = Channel(rawValue: row["channel"]), let status = MessageStatus(rawValue: row["status"]) else { return nil }
+        return OutboxMessage(
+            workspaceID: WorkspaceID(trusted: row["workspace_id"]), messageID: row["message_id"], customerID: CustomerID(trusted: row["customer_id"]),
+            campaignID: row["campaign_id"], channel: channel, status: status, attempts: row["attempts"],
+            nextAttemptAt: Date(millis: row["next_attempt_at"]), providerMessageID: row["provider_message_id"], errorCode: row["error_code"],
+            segments: row["segments"], encoding: row["encoding"], createdAt: Date(millis: row["created_at"]),
+            updatedAt: Date(millis: row["updated_at"]), sealedPayload: (row["payload"] as Data?).map { [UInt8]($0) })
+    }
+
+    public func message(_ id: String, workspace: WorkspaceID) async throws -> OutboxMessage? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM messages WHERE workspace_id = ? AND message_id = ?",
+                             arguments: [workspace.rawValue, id]).flatMap(Self.message)
+        }
+    }
+
+    public func messages(_ ids: [String], workspace: WorkspaceID) async throws -> [String: OutboxMessage] {
+        guard !ids.isEmpty else { return [:] }
+        return try await pool.read { db in
+            var found: [String: OutboxMessage] = [:]
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
+                let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM messages WHERE workspace_id = ? AND message_id IN (\(placeholders))",
+                                            arguments: StatementArguments([workspace.rawValue] + Array(chunk))) {
+                    if let message = Self.message(row) { found[message.messageID] = message }
+                }
+            }
+            return found
+        }
+    }
+
+    public func message(providerMessageID: String, workspace: WorkspaceID) async throws -> OutboxMessage? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM messages WHERE workspace_id = ? AND provider_message_id = ?",
+                             arguments: [workspace.rawValue, providerMessageID]).flatMap(Self.message)
+        }
+    }
+
+    public func messageHistory(_ id: String, workspace: WorkspaceID) async throws -> [MessageStatusChange] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM message_history WHERE workspace_id = ? AND message_id = ? ORDER BY at, rowid",
+                             arguments: [workspace.rawValue, id]).compactMap { row in
+                MessageStatus(rawValue: row["status"]).map { MessageStatusChange(status: $0, at: Date(millis: row["at"]), errorCode: row["error_code"]) }
+            }
+        }
+    }
+
+    public func claimDueMessages(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+        try await groupCommit { db in
+            let rows = try Row.fetchAll(db, sql: """
+                UPDATE messages SET status = 'sending', next_attempt_at = ?
+                WHERE rowid IN (SELECT rowid FROM messages WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?
+                                ORDER BY next_attempt_at LIMIT ?)
+                RETURNING *
+                """, arguments: [leaseUntil.millis, now.millis, limit])
+            return rows.compactMap(Self.message)
+        }
+    }
+
+    public func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?) async throws {
+        try await groupCommit { db in
+            try db.cachedStatement(sql: """
+                UPDATE messages SET status = ?, attempts = ?, next_attempt_at = ?, provider_message_id = ?, error_code = ?,
+                    updated_at = ?, payload = ?
+                WHERE workspace_id = ? AND message_id = ?
+                """).execute(arguments: [message.status.rawValue, message.attempts, message.nextAttemptAt.millis, message.providerMessageID,
+                                         message.errorCode, message.updatedAt.millis, message.sealedPayload.map { Data($0) },
+                                         message.workspaceID.rawValue, message.messageID])
+            if let change { try Self.appendHistory(message, change, db) }
+            if let event { try Self.insert(event, db) }
+        }
+    }
+
+    public func cancelPendingMessages(customer: CustomerID, workspace: WorkspaceID) async throws -> Int {
+        try await groupCommit { db in
+            let now = Date()
+            let pending = try Row.fetchAll(db, sql: """
+                SELECT * FROM messages WHERE workspace_id = ? AND customer_id = ? AND status IN ('queued', 'sending')
+                """, arguments: [workspace.rawValue, customer.rawValue]).compactMap(Self.message)
+            for var message in pending {
+                message.status = .cancelled
+                message.sealedPayload = nil
+                message.updatedAt = now
+                try db.execute(sql: "UPDATE messages SET status = 'cancelled', payload = NULL, updated_at = ? WHERE workspace_id = ? AND message_id = ?",
+                               arguments: [now.millis, workspace.rawValue, message.messageID])
+                let change = MessageStatusChange(status: .cancelled, at: now, errorCode: "erased")
+                try Self.appendHistory(message, change, db)
+                try Self.insert(OutboundEvent.status(of: message, change), db)
+            }
+            // Payloads of final messages are already gone; these were the last plaintext-bearing copies.
+            return pending.count
+        }
+    }
+}

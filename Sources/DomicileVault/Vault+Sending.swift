@@ -1,0 +1,384 @@
+import Crypto
+import DomicileCore
+import Foundation
+
+/// What one message of a send request asks for.
+public struct MessageRequest: Sendable {
+    public enum Content: Sendable {
+        case email(subject: String, text: String?, html: String?)
+        case text(String)
+        case whatsappTemplate(name: String, language: String, parameters: [String])
+    }
+
+    public var messageID: String
+    public var customerID: CustomerID
+    public var channel: Channel
+    public var campaignID: String?
+    public var content: Content
+    public var data: [String: JSONValue]
+
+    static let idCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
+
+    /// Reads one message; a malformed one is refused naming the field, never echoing a value.
+    public static func parse(_ json: JSONValue) throws(Failure) -> MessageRequest {
+        guard case .object(let fields) = json else { throw Failure(.attribute, attribute: "messages", "each message must be a JSON object") }
+        func string(_ key: String, required: Bool = true) throws(Failure) -> String? {
+            switch fields[key] {
+            case .string(let value)?: return value
+            case nil, .null?:
+                if required { throw Failure(.missingAttribute, attribute: key, "\(key) is required") }
+                return nil
+            default: throw Failure(.attribute, attribute: key, "\(key) must be a string")
+            }
+        }
+        let messageID = try string("message_id")!
+        guard (1...128).contains(messageID.count), messageID.allSatisfy({ idCharacters.contains($0) }) else {
+            throw Failure(.attribute, attribute: "message_id", "message_id must be 1 to 128 characters of letters, digits, '.', '_', ':' or '-'")
+        }
+        let customerID = try CustomerID(validating: try string("customer_id")!, allowIdentifying: true)
+        guard let channel = Channel(rawValue: try string("channel")!) else {
+            throw Failure(.attribute, attribute: "channel", "channel must be email, sms or whatsapp")
+        }
+        let campaignID = try string("campaign_id", required: false)
+        if let campaignID, campaignID.count > 128 { throw Failure(.attribute, attribute: "campaign_id", "campaign_id is longer than 128 characters") }
+        var data: [String: JSONValue] = [:]
+        switch fields["data"] {
+        case nil, .null?: break
+        case .object(let object)?:
+            for (key, value) in object {
+                switch value {
+                case .string, .integer, .double, .bool, .null: data[key] = value
+                default: throw Failure(.attribute, attribute: "data", "data values must be strings, numbers or booleans")
+                }
+            }
+        default: throw Failure(.attribute, attribute: "data", "data must be a JSON object")
+        }
+        guard case .object(let content)? = fields["content"] else {
+            throw Failure(.missingAttribute, attribute: "content", "content is required and must be an object")
+        }
+        func contentString(_ key: String) throws(Failure) -> String? {
+            switch content[key] {
+            case .string(let value)?: return value
+            case nil, .null?: return nil
+            default: throw Failure(.attribute, attribute: "content.\(key)", "content.\(key) must be a string")
+            }
+        }
+        let parsed: Content
+        switch channel {
+        case .email:
+            guard let subject = try contentString("subject") else {
+                throw Failure(.missingAttribute, attribute: "content.subject", "an e-mail needs content.subject")
+            }
+            let text = try contentString("text"), html = try contentString("html")
+            guard text != nil || html != nil else {
+                throw Failure(.missingAttribute, attribute: "content.text", "an e-mail needs content.text, content.html or both")
+            }
+            parsed = .email(subject: subject, text: text, html: html)
+        case .sms:
+            guard let text = try contentString("text") else { throw Failure(.missingAttribute, attribute: "content.text", "an SMS needs content.text") }
+            parsed = .text(text)
+        case .whatsapp:
+            if case .object(let template)? = content["template"] {
+                guard case .string(let name)? = template["name"] else {
+                    throw Failure(.missingAttribute, attribute: "content.template.name", "a WhatsApp template needs a name")
+                }
+                var language = "en"
+                if case .string(let code)? = template["language"] { language = code }
+                var parameters: [String] = []
+                if case .array(let values)? = template["parameters"] {
+                    for value in values {
+                        guard case .string(let text) = value else {
+                            throw Failure(.attribute, attribute: "content.template.parameters", "template parameters must be strings")
+                        }
+                        parameters.append(text)
+                    }
+                }
+                parsed = .whatsappTemplate(name: name, language: language, parameters: parameters)
+            } else if let text = try contentString("text") {
+                parsed = .text(text)
+            } else {
+                throw Failure(.missingAttribute, attribute: "content.text", "a WhatsApp message needs content.text or content.template")
+            }
+        }
+        return MessageRequest(messageID: messageID, customerID: customerID, channel: channel, campaignID: campaignID,
+                              content: parsed, data: data)
+    }
+}
+
+/// The fate of one message of a send request.
+public struct MessageResult: Sendable {
+    public var messageID: String?
+    public var accepted: Bool
+    public var duplicate = false
+    public var status: MessageStatus?
+    public var reason: MessageRefusal?
+    /// Which field was wrong, for `invalid_message`.
+    public var field: String?
+    public var detail: String?
+    public var segments: Int?
+    public var encoding: String?
+}
+
+/// What a provider needs to deliver one message: the only place the address is in clear,
+/// and it exists only in memory, between opening the outbox copy and the provider call.
+public struct OutboxPayload: Codable, Sendable {
+    public var to: String
+    public var subject: String?
+    public var text: String?
+    public var html: String?
+    public var templateName: String?
+    public var templateLanguage: String?
+    public var templateParameters: [String]?
+}
+
+extension Vault {
+    /// At most this many messages in one request (a campaign's slice).
+    public static let maximumMessagesPerRequest = 1_000
+
+    static func outboxAttribute(_ messageID: String) -> AttributeName { AttributeName(trusted: "_outbox:\(messageID)") }
+
+    /// Checks, decrypts, renders and durably enqueues messages. Answers once every accepted
+    /// message is on disk, sealed with its customer's data key.
+    public func acceptMessages(_ items: [JSONValue], workspace: WorkspaceRecord) async throws -> [MessageResult] {
+        var results = [MessageResult?](repeating: nil, count: items.count)
+        var requests: [(index: Int, request: MessageRequest)] = []
+        var seen: Set<String> = []
+        for (index, item) in items.enumerated() {
+            do {
+                let request = try MessageRequest.parse(item)
+                if !seen.insert(request.messageID).inserted {
+                    results[index] = MessageResult(messageID: request.messageID, accepted: true, duplicate: true, status: .queued)
+                    continue
+                }
+                requests.append((index, request))
+            } catch {
+                results[index] = MessageResult(accepted: false, reason: .invalidMessage, field: error.attribute, detail: error.message)
+            }
+        }
+        let workspaceID = workspace.id
+        let existingMessages = try await store.messages(requests.map(\.request.messageID), workspace: workspaceID)
+        let customers = try await store.customers(Array(Set(requests.map(\.request.customerID))), workspace: workspaceID)
+        let keys = try await keyring.keys(for: workspaceID)
+        var providers: [Channel: Bool] = [:]
+        for channel in Set(requests.map(\.request.channel)) {
+            providers[channel] = try await store.provider(workspace: workspaceID, channel: channel) != nil
+        }
+        let now = Date()
+        var queued: [(index: Int, message: OutboxMessage, result: MessageResult)] = []
+        for (index, request) in requests {
+            func refuse(_ reason: MessageRefusal, field: String? = nil) {
+                results[index] = MessageResult(messageID: request.messageID, accepted: false, reason: reason, field: field)
+            }
+            if let existing = existingMessages[request.messageID] {
+                results[index] = MessageResult(messageID: request.messageID, accepted: true, duplicate: true, status: existing.status)
+                continue
+            }
+            guard let customer = customers[request.customerID] else { refuse(.unknownCustomer); continue }
+            guard !customer.restricted else { refuse(.restricted); continue }
+            guard providers[request.channel] == true else { refuse(.noProvider); continue }
+            let dataKey = try keys.dataKey(of: customer)
+            var attributes: [String: AttributeValue] = [:]
+            for (name, sealed) in customer.attributes where try Envelope.kind(of: sealed) == .vault {
+                attributes[name] = try Envelope.open(sealed, with: dataKey, workspace: workspaceID, customer: customer.customerID,
+                                                     attribute: AttributeName(trusted: name))
+            }
+            guard case .string(let address)? = attributes[request.channel.contactAttribute.rawValue] else {
+                refuse(.noContactForChannel)
+                continue
+            }
+            if case .bool(true)? = attributes[request.channel.optOutAttribute.rawValue] { refuse(.noConsent); continue }
+            var context: [String: Any] = [:]
+            for (key, value) in request.data { if let scalar = value.scalar { context[key] = scalar } }
+            for (name, value) in attributes { context[name] = value.json.scalar }
+            var payload = OutboxPayload(to: address)
+            var sms: SMSBody?
+            do {
+                switch request.content {
+                case .email(let subject, let text, let html):
+                    payload.subject = try MessageTemplate(subject, flavour: .text).render(context)
+                    payload.text = try text.map { try MessageTemplate($0, flavour: .text).render(context) }
+                    payload.html = try html.map { try MessageTemplate($0, flavour: .html).render(context) }
+                    if (payload.subject?.utf8.count ?? 0) > 998 { refuse(.contentTooLong, field: "content.subject"); continue }
+                case .text(let text):
+                    let body = try MessageTemplate(text, flavour: .text).render(context)
+                    payload.text = body
+                    if request.channel == .sms {
+                        let measured = SMSBody(body)
+                        if measured.isTooLong { refuse(.contentTooLong, field: "content.text"); continue }
+                        sms = measured
+                    } else if body.count > 4_096 {
+                        refuse(.contentTooLong, field: "content.text")
+                        continue
+                    }
+                case .whatsappTemplate(let name, let language, let parameters):
+                    payload.templateName = name
+                    payload.templateLanguage = language
+                    payload.templateParameters = try parameters.map { try MessageTemplate($0, flavour: .text).render(context) }
+                }
+            } catch let failure as Failure {
+                refuse(.invalidTemplate, field: failure.attribute)
+                continue
+            } catch MessageRenderingError.missingVariable(let name) {
+                results[index] = MessageResult(messageID: request.messageID, accepted: false, reason: .missingVariable, field: name)
+                continue
+            }
+            let plaintext = try JSONEncoder().encode(payload)
+            let sealed = try Envelope.seal(.string(String(decoding: plaintext, as: UTF8.self)), with: dataKey, workspace: workspaceID,
+                                           customer: customer.customerID, attribute: Self.outboxAttribute(request.messageID))
+            let message = OutboxMessage(workspaceID: workspaceID, messageID: request.messageID, customerID: customer.customerID,
+                                        campaignID: request.campaignID, channel: request.channel, nextAttemptAt: now,
+                                        segments: sms?.segments, encoding: sms?.encoding.rawValue, createdAt: now, updatedAt: now,
+                                        sealedPayload: sealed)
+            queued.append((index, message, MessageResult(messageID: request.messageID, accepted: true, status: .queued,
+                                                         segments: sms?.segments, encoding: sms?.encoding.rawValue)))
+        }
+        let inserted = try await store.enqueue(queued.map(\.message), workspace: workspaceID)
+        for (entry, added) in zip(queued, inserted) {
+            var result = entry.result
+            result.duplicate = !added
+            results[entry.index] = result
+        }
+        return results.map { $0! }
+    }
+
+    /// Opens a message's outbox copy with its customer's data key; nil when the customer was
+    /// erased (the key is gone, so the message cannot be sent).
+    public func openPayload(of message: OutboxMessage) async throws -> OutboxPayload? {
+        guard let sealed = message.sealedPayload,
+              let customer = try await store.customer(message.customerID, workspace: message.workspaceID)
+        else { return nil }
+        let dataKey = try await keyring.dataKey(of: customer)
+        guard case .string(let json) = try Envelope.open(sealed, with: dataKey, workspace: message.workspaceID,
+                                                          customer: message.customerID, attribute: Self.outboxAttribute(message.messageID))
+        else { throw KeyError.malformedCiphertext }
+        return try JSONDecoder().decode(OutboxPayload.self, from: Data(json.utf8))
+    }
+
+    // MARK: Send keys
+
+    static let sendKeyAttribute = AttributeName(trusted: "send_key")
+
+    /// Issues a send key for the main data center; with `rotate`, the active ones expire after `grace`.
+    /// - Returns: the key id and the secret, shown once.
+    public func issueSendKey(_ id: WorkspaceID, grace: Duration? = nil) async throws -> (keyID: String, secret: String) {
+        guard try await store.workspace(id) != nil else { throw StoreError.notFound("workspace \(id)") }
+        let keys = try await keyring.keys(for: id)
+        let now = Date()
+        if let grace {
+            let expiry = now.addingTimeInterval(Double(grace.components.seconds))
+            for var old in try await store.sendKeys(workspace: id) where old.isActive(at: now) {
+                old.expiresAt = min(old.expiresAt ?? expiry, expiry)
+                try await store.saveSendKey(old)
+            }
+        }
+        let keyID = "sk_" + String(Self.randomToken().prefix(12))
+        let secret = Self.randomToken()
+        let sealed = try Envelope.seal(.string(secret), with: keys.firstKey, workspace: id, customer: CustomerID(trusted: "send-key:\(keyID)"),
+                                       attribute: Self.sendKeyAttribute)
+        try await store.saveSendKey(SendKeyRecord(workspaceID: id, keyID: keyID, sealedSecret: sealed, createdAt: now))
+        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["send_key:\(keyID)"])], workspace: id)
+        return (keyID, secret)
+    }
+
+    /// Checks a main data center request's signature:
+    /// `hex(HMAC-SHA256(secret, timestamp + "\n" + METHOD + "\n" + path + "\n" + body))`, within 5 minutes.
+    public func verifySendRequest(workspace: WorkspaceID, keyID: String, timestamp: String, signature: String,
+                                  method: String, path: String, body: [UInt8], now: Date = Date()) async throws -> Bool {
+        guard let seconds = Int(timestamp), abs(now.timeIntervalSince1970 - Double(seconds)) <= 300,
+              let record = try await store.sendKey(workspace: workspace, keyID: keyID), record.isActive(at: now)
+        else { return false }
+        let keys = try await keyring.keys(for: workspace)
+        guard case .string(let secret) = try Envelope.open(record.sealedSecret, with: keys.firstKey, workspace: workspace,
+                                                            customer: CustomerID(trusted: "send-key:\(keyID)"), attribute: Self.sendKeyAttribute)
+        else { return false }
+        let expected = Self.sendSignature(secret: secret, timestamp: timestamp, method: method, path: path, body: body)
+        let given = signature.hasPrefix("v1=") ? String(signature.dropFirst(3)) : signature
+        return expected.utf8.count == given.utf8.count && zip(expected.utf8, given.utf8).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    public static func sendSignature(secret: String, timestamp: String, method: String, path: String, body: [UInt8]) -> String {
+        let message = Array("\(timestamp)\n\(method)\n\(path)\n".utf8) + body
+        return HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: Providers
+
+    static let providerAttribute = AttributeName(trusted: "provider")
+
+    /// Sets the provider of a channel: its kind and settings (credentials among them), sealed.
+    public func setProvider(_ id: WorkspaceID, channel: Channel, kind: String, settings: [String: String]) async throws {
+        let keys = try await keyring.keys(for: id)
+        let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
+        let sealed = try Envelope.seal(.string(json), with: keys.firstKey, workspace: id,
+                                       customer: CustomerID(trusted: "provider:\(channel.rawValue)"), attribute: Self.providerAttribute)
+        try await store.saveProvider(ProviderRecord(workspaceID: id, channel: channel, kind: kind, sealedSettings: sealed))
+        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["provider:\(channel.rawValue)"])], workspace: id)
+    }
+
+    public func provider(_ id: WorkspaceID, channel: Channel) async throws -> (kind: String, settings: [String: String])? {
+        guard let record = try await store.provider(workspace: id, channel: channel) else { return nil }
+        let keys = try await keyring.keys(for: id)
+        guard case .string(let json) = try Envelope.open(record.sealedSettings, with: keys.firstKey, workspace: id,
+                                                          customer: CustomerID(trusted: "provider:\(channel.rawValue)"),
+                                                          attribute: Self.providerAttribute)
+        else { throw KeyError.malformedCiphertext }
+        return (record.kind, try JSONDecoder().decode([String: String].self, from: Data(json.utf8)))
+    }
+}
+
+extension JSONValue {
+    /// A Foundation scalar for template rendering.
+    var scalar: Any? {
+        switch self {
+        case .string(let value): value
+        case .integer(let value): value
+        case .double(let value): value
+        case .bool(let value): value
+        default: nil
+        }
+    }
+}
+
+extension Vault {
+    /// How a provider names a message in its callbacks.
+    public enum ProviderReference: Sendable {
+        case providerMessageID(String)
+        case messageID(String)
+    }
+
+    static func rank(_ status: MessageStatus) -> Int {
+        switch status {
+        case .queued: 0
+        case .sending: 1
+        case .sent: 2
+        case .delivered: 3
+        case .read: 4
+        case .bounced, .failed, .deadLetter, .cancelled: 5
+        }
+    }
+
+    /// Applies a provider's status report: history, and an event for the main data center that
+    /// carries ids, the status and the provider's error code, never the address the report carried.
+    /// A report older than what is known (delivered after read) is kept in the history only.
+    /// - Returns: false when no message has this reference.
+    @discardableResult
+    public func applyProviderStatus(_ reference: ProviderReference, status: MessageStatus, errorCode: String?,
+                                    workspace: WorkspaceID) async throws -> Bool {
+        let found: OutboxMessage? = switch reference {
+        case .providerMessageID(let id): try await store.message(providerMessageID: id, workspace: workspace)
+        case .messageID(let id): try await store.message(id, workspace: workspace)
+        }
+        guard var message = found else { return false }
+        let change = MessageStatusChange(status: status, at: Date(), errorCode: errorCode)
+        let advances = Self.rank(status) > Self.rank(message.status)
+        if advances {
+            message.status = status
+            message.errorCode = errorCode ?? message.errorCode
+            message.updatedAt = change.at
+            message.sealedPayload = nil
+        }
+        try await store.record(message, change: change, event: advances ? OutboundEvent.status(of: message, change) : nil)
+        return true
+    }
+}
