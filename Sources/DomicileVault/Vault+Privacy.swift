@@ -63,16 +63,16 @@ extension Vault {
         _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: drafts))
     }
 
-    /// Appends an entry for a read without making the read wait for the disk; the group commit
-    /// writes it with whatever commits next. A failure is logged, never shown to the reader.
+    /// Appends an entry for a read without making the read wait for the disk: entries are
+    /// buffered and written together every few milliseconds, one transaction per workspace.
+    /// A failure is logged, never shown to the reader.
     public func auditInBackground(_ draft: AuditDraft, workspace: WorkspaceID, logger: Logger) {
-        Task {
-            do {
-                try await audit([draft], workspace: workspace)
-            } catch {
-                logger.error("audit append failed", metadata: ["error.type": "\(type(of: error))"])
-            }
-        }
+        readAudit.append(draft, workspace: workspace, vault: self, logger: logger)
+    }
+
+    /// Writes whatever read entries are buffered (tests, shutdown).
+    public func flushReadAudit() async {
+        await readAudit.flush(vault: self, logger: nil)
     }
 
     static let reasonAttribute = AttributeName(trusted: "reason")
@@ -343,5 +343,44 @@ extension Vault {
             }
         }
         return erased
+    }
+}
+
+/// Read audit entries waiting to be written: appended from any thread, flushed by one task.
+final class AuditBuffer: Sendable {
+    private let state = Mutex<(drafts: [WorkspaceID: [AuditDraft]], flushing: Bool)>(([:], false))
+
+    func append(_ draft: AuditDraft, workspace: WorkspaceID, vault: Vault, logger: Logger) {
+        let start = state.withLock { state -> Bool in
+            state.drafts[workspace, default: []].append(draft)
+            guard !state.flushing else { return false }
+            state.flushing = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            // Let a few milliseconds of reads gather, then write them in one go.
+            try? await Task.sleep(for: .milliseconds(5))
+            await self.flush(vault: vault, logger: logger)
+        }
+    }
+
+    func flush(vault: Vault, logger: Logger?) async {
+        while true {
+            let drafts = state.withLock { state -> [WorkspaceID: [AuditDraft]] in
+                let taken = state.drafts
+                state.drafts = [:]
+                if taken.isEmpty { state.flushing = false }
+                return taken
+            }
+            guard !drafts.isEmpty else { return }
+            for (workspace, entries) in drafts {
+                do {
+                    try await vault.audit(entries, workspace: workspace)
+                } catch {
+                    logger?.error("audit append failed", metadata: ["error.type": "\(type(of: error))", "entries": "\(entries.count)"])
+                }
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ public final class Vault: Sendable {
     let apiKeys: ExpiringCache<String, APIKeyRecord>
     public let operatorPolicy: OperatorPolicy
     let revealLimiter = FixedWindowCounter(window: .seconds(3600))
+    let readAudit = AuditBuffer()
 
     /// - Parameter cacheLifetime: how long workspace settings, schemas and API keys are trusted
     ///   before being read again; a change made through another process (the CLI, another node)

@@ -153,3 +153,43 @@ func withDouble(_ build: (Router<BasicRequestContext>) -> Void, _ body: @Sendabl
         try await body(try #require(client.port))
     }
 }
+
+/// aiosmtpd on a free loopback port (scripts/smtp-sink.py), plain SMTP, recording what it accepts.
+final class SMTPServer: Sendable {
+    let port: Int
+    let file: URL
+    let process: Process
+
+    init() async throws {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/smtp-sink.py")
+        file = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-\(UUID().uuidString).jsonl")
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script.path, file.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let line = output.fileHandleForReading.availableData
+        guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any], let port = object["port"] as? Int else {
+            process.terminate()
+            throw SMTPServerMissing(description: "the SMTP sink did not start; run scripts/install-deps (aiosmtpd)")
+        }
+        self.port = port
+    }
+
+    struct SMTPServerMissing: Error, CustomStringConvertible { let description: String }
+
+    var messages: [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: file.path) else { return [] }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}

@@ -131,6 +131,28 @@ struct SendingTests {
         }
     }
 
+    @Test func emailThroughARealSMTPServer() async throws {
+        let f = try await SendFixture.make()
+        let smtp = try await SMTPServer()
+        defer { smtp.stop() }
+        let events = DoubleLog()
+        try await withDouble({ ProviderDoubles.mainDataCenter(events, router: $0) }) { port in
+            try await f.vault.setProvider(f.workspace, channel: .email, kind: "smtp", settings: [
+                "host": "127.0.0.1", "port": String(smtp.port), "tls": "none", "from": "news@brand.example", "from_name": "Brand",
+            ])
+            _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
+            try await fullPath(f, channel: "email",
+                               content: #"{"subject":"{{first_name}}, {{offer}} off","text":"Hi {{first_name}}","html":"<p>Hi {{first_name}} & co</p>"}"#,
+                               callback: { _ in }, events: events, expectedStatuses: [])
+        }
+        let received = try #require(smtp.messages.first)
+        #expect(received["rcpt_tos"] as? [String] == [f.markers[0]])
+        #expect(received["subject"] as? String == "\(f.markers[2]), 20% off")
+        #expect((received["text"] as? String)?.contains("Hi \(f.markers[2])") == true)
+        #expect((received["html"] as? String)?.contains("<p>Hi \(f.markers[2]) & co</p>") == true)
+        #expect((received["raw"] as? String)?.contains("Message-ID: <m-1@brand.example>") == true)
+    }
+
     @Test func refusalsCarryReasonCodesOnly() async throws {
         let f = try await SendFixture.make()
         _ = try await f.vault.ingest([.object(["type": .string("customer"), "customer_id": .string("c-2"),
