@@ -137,7 +137,11 @@ let package = Package(
         ),
         .testTarget(
             name: "DomicileSystemTests",
-            dependencies: ["DomicileCore"],
+            dependencies: [
+                "DomicileCore", "DomicileVault",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: strict
         ),
         // SMTP client: hand-written on SwiftNIO (no SMTP package is available), for the e-mail dispatcher.
