@@ -32,10 +32,24 @@ struct SendAuthMiddleware: RouterMiddleware {
                                                 method: request.method.rawValue, path: request.uri.path, body: Array(buffer: body))
         else { throw refusal }
         if workspace.suspended { throw Failure(.forbidden, "this workspace is suspended") }
+        if workspace.region != vault.region {
+            throw Failure(.notServedHere, attribute: "workspace_id", "this workspace is homed in region \(workspace.region), not \(vault.region)")
+        }
+        let decision = limiter.admit(workspace.id, limit: workspace.rateLimitPerMinute)
+        let headers: HTTPFields = [.rateLimitLimit: "\(decision.limit)", .rateLimitRemaining: "\(decision.remaining)",
+                                   .rateLimitReset: "\(decision.resetSeconds)"]
+        guard decision.allowed else {
+            var limited = headers
+            limited[.retryAfter] = "\(decision.resetSeconds)"
+            return ErrorResponse.response(Failure(.rateLimited, "rate limit of \(decision.limit) requests a minute reached"),
+                                          requestID: context.requestID, headers: limited)
+        }
         var context = context
         context.workspace = workspace
         context.actor = .mainDataCenter
-        return try await next(request, context)
+        var response = try await next(request, context)
+        for field in headers { response.headers[field.name] = field.value }
+        return response
     }
 }
 

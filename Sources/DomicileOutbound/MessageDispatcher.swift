@@ -143,7 +143,8 @@ public actor MessageDispatcher: Service {
         next.updatedAt = Date()
         next.nextAttemptAt = next.updatedAt.addingTimeInterval(seconds)
         do {
-            try await vault.store.record(next, change: MessageStatusChange(status: .queued, at: next.updatedAt, errorCode: code), event: nil)
+            try await vault.store.record(next, change: MessageStatusChange(status: .queued, at: next.updatedAt, errorCode: code), event: nil,
+                                         onlyIf: .sending)
         } catch {
             logger.error("outbox: cannot record a retry", metadata: ["error.type": "\(type(of: error))"])
         }
@@ -158,7 +159,7 @@ public actor MessageDispatcher: Service {
         settled.updatedAt = Date()
         let change = MessageStatusChange(status: status, at: settled.updatedAt, errorCode: errorCode)
         do {
-            try await vault.store.record(settled, change: change, event: OutboundEvent.status(of: settled, change))
+            try await vault.store.record(settled, change: change, event: OutboundEvent.status(of: settled, change), onlyIf: .sending)
         } catch {
             logger.error("outbox: cannot record a delivery", metadata: ["error.type": "\(type(of: error))"])
         }

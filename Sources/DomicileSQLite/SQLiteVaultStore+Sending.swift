@@ -143,17 +143,21 @@ extension SQLiteVaultStore {
         }
     }
 
-    public func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?) async throws {
+    @discardableResult
+    public func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?,
+                       onlyIf expected: MessageStatus?) async throws -> Bool {
         try await groupCommit { db in
             try db.cachedStatement(sql: """
                 UPDATE messages SET status = ?, attempts = ?, next_attempt_at = ?, provider_message_id = ?, error_code = ?,
                     updated_at = ?, payload = ?
-                WHERE workspace_id = ? AND message_id = ?
+                WHERE workspace_id = ? AND message_id = ? AND (? IS NULL OR status = ?)
                 """).execute(arguments: [message.status.rawValue, message.attempts, message.nextAttemptAt.millis, message.providerMessageID,
                                          message.errorCode, message.updatedAt.millis, message.sealedPayload.map { Data($0) },
-                                         message.workspaceID.rawValue, message.messageID])
+                                         message.workspaceID.rawValue, message.messageID, expected?.rawValue, expected?.rawValue])
+            guard db.changesCount == 1 else { return false }
             if let change { try Self.appendHistory(message, change, db) }
             if let event { try Self.insert(event, db) }
+            return true
         }
     }
 

@@ -144,6 +144,10 @@ extension Vault {
     public func changeAttribute(_ definition: AttributeDefinition, workspace: WorkspaceID, actor: Actor, requestID: String?) async throws {
         try actor.require(.changeSchema)
         let before = try await schema(workspace)[definition.name]
+        if before?.pii ?? true, !definition.pii, !actor.may(.reveal) {
+            // Unmarking shows the values in clear to everyone: only someone who may see them may do it.
+            throw Failure(.forbidden, attribute: definition.name.rawValue, "unmarking an attribute as PII needs view_pii")
+        }
         try await defineAttribute(definition, workspace: workspace)
         try await audit([AuditDraft(actor: actor, action: .schemaChange, attributes: [definition.name.rawValue], requestID: requestID)],
                         workspace: workspace)
@@ -256,6 +260,10 @@ extension Vault {
                 }
             },
             audit: ids.map { AuditDraft(actor: actor, action: restricted ? .restrict : .unrestrict, customerID: $0.rawValue, requestID: requestID) }))
+        if restricted {
+            // Processing stops: what was queued for these customers is not sent either.
+            for id in ids { _ = try await store.cancelPendingMessages(customer: id, workspace: workspace) }
+        }
         return zip(ids, outcomes).compactMap { id, outcome in
             if case .updated = outcome { return id }
             return nil

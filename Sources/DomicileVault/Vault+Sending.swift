@@ -142,14 +142,16 @@ extension Vault {
     public func acceptMessages(_ items: [JSONValue], workspace: WorkspaceRecord) async throws -> [MessageResult] {
         var results = [MessageResult?](repeating: nil, count: items.count)
         var requests: [(index: Int, request: MessageRequest)] = []
-        var seen: Set<String> = []
+        var firstIndex: [String: Int] = [:]
+        var repeats: [(index: Int, first: Int)] = []
         for (index, item) in items.enumerated() {
             do {
                 let request = try MessageRequest.parse(item)
-                if !seen.insert(request.messageID).inserted {
-                    results[index] = MessageResult(messageID: request.messageID, accepted: true, duplicate: true, status: .queued)
+                if let first = firstIndex[request.messageID] {
+                    repeats.append((index, first))
                     continue
                 }
+                firstIndex[request.messageID] = index
                 requests.append((index, request))
             } catch {
                 results[index] = MessageResult(accepted: false, reason: .invalidMessage, field: error.attribute, detail: error.message)
@@ -237,6 +239,12 @@ extension Vault {
             var result = entry.result
             result.duplicate = !added
             results[entry.index] = result
+        }
+        // A message id repeated within the request gets what its first copy got, marked duplicate.
+        for (index, first) in repeats {
+            var result = results[first]!
+            result.duplicate = true
+            results[index] = result
         }
         return results.map { $0! }
     }
@@ -378,7 +386,7 @@ extension Vault {
             message.updatedAt = change.at
             message.sealedPayload = nil
         }
-        try await store.record(message, change: change, event: advances ? OutboundEvent.status(of: message, change) : nil)
+        try await store.record(message, change: change, event: advances ? OutboundEvent.status(of: message, change) : nil, onlyIf: nil)
         return true
     }
 }

@@ -381,12 +381,14 @@ struct PrivacyTests {
                                           json: customerJSON("c-7", #"{"loyalty":"L-77"}"#)).status == .ok)
             let before = try await client.send(.get, "/v1/workspaces/acme/customers?attribute=loyalty&value=L-77", auth: f.api.auth)
             #expect(before.status == .badRequest)
-            let changed = try await client.send(.put, "/v1/workspaces/acme/schema/loyalty", auth: admin, json: #"{"type":"text","pii":false,"indexed":true}"#)
+            // Unmarking PII shows values in clear to everyone: an admin without view_pii may not.
+            let unmark = try await client.send(.put, "/v1/workspaces/acme/schema/loyalty", auth: admin, json: #"{"type":"text","pii":false,"indexed":true}"#)
+            #expect(unmark.status == .forbidden)
+            let changed = try await client.send(.put, "/v1/workspaces/acme/schema/loyalty", auth: admin, json: #"{"type":"text","pii":true,"indexed":true}"#)
             #expect(changed.status == .ok)
             let after = try await client.send(.get, "/v1/workspaces/acme/customers?attribute=loyalty&value=L-77", auth: f.api.auth)
             #expect((after.json["customers"] as? [[String: Any]])?.map { $0["customer_id"] as? String } == ["c-7"])
-            // Unmarked as PII: shown in clear.
-            #expect(((after.json["customers"] as? [[String: Any]])?.first?["attributes"] as? [String: Any])?["loyalty"] as? String == "L-77")
+            #expect(((after.json["customers"] as? [[String: Any]])?.first?["attributes"] as? [String: Any])?["loyalty"] as? String == "********")
             let schema = try await client.send(.get, "/v1/workspaces/acme/schema", auth: admin)
             #expect(schema.text.contains("\"loyalty\""))
         }

@@ -48,12 +48,12 @@ public enum Actor: Sendable, Hashable {
 
     /// The permission matrix.
     ///
-    /// | | ingest | read masked | reveal | export | erase | restrict | schema | audit |
-    /// |---|---|---|---|---|---|---|---|---|
-    /// | data API key | ✓ | ✓ | | ✓ (clear) | ✓ | ✓ | | |
-    /// | admin | | ✓ | with view_pii | ✓ | ✓ | ✓ | ✓ | ✓ |
-    /// | manager | | ✓ | with view_pii | ✓ | | ✓ | | |
-    /// | viewer | | ✓ | with view_pii | | | | | |
+    /// | | ingest | read masked | reveal | export | erase | restrict | schema | audit | configure |
+    /// |---|---|---|---|---|---|---|---|---|---|
+    /// | data API key | ✓ | ✓ | | ✓ (clear) | ✓ | ✓ | | | |
+    /// | admin | | ✓ | with view_pii | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+    /// | manager | | ✓ | with view_pii | ✓ | | ✓ | | | |
+    /// | viewer | | ✓ | with view_pii | | | | | | |
     public func may(_ permission: Permission) -> Bool {
         switch self {
         case .apiKey:

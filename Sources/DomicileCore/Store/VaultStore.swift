@@ -150,7 +150,11 @@ public protocol VaultStore: Sendable {
     func claimDueMessages(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
     /// Saves a message's new state, appends the change to its history and queues the event for
     /// the main data center, in one transaction.
-    func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?) async throws
+    /// With `onlyIf`, nothing is written unless the stored status is still that one (the
+    /// dispatcher must not overwrite a callback's `delivered` or an erasure's `cancelled`).
+    /// - Returns: whether it was written.
+    @discardableResult
+    func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?, onlyIf: MessageStatus?) async throws -> Bool
     /// Cancels a customer's messages not yet handed to a provider, and deletes their payloads.
     func cancelPendingMessages(customer: CustomerID, workspace: WorkspaceID) async throws -> Int
 
