@@ -40,6 +40,15 @@ public actor MessageDispatcher: Service {
     }
 
     public func run() async throws {
+        // A message claimed by a process that was killed mid-send is due again at once, not when
+        // its lease would have run out. (At least once: the provider may see it twice, which is
+        // why the message id travels as the provider's idempotency key where one exists.)
+        do {
+            let released = try await vault.store.releaseClaims(now: Date())
+            if released > 0 { logger.notice("outbox: released messages claimed before a restart", metadata: ["count": "\(released)"]) }
+        } catch {
+            logger.error("outbox: cannot release old claims", metadata: ["error.type": "\(type(of: error))"])
+        }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             if await dispatchOnce() == 0 {
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.idleInterval) }

@@ -161,6 +161,13 @@ extension SQLiteVaultStore {
         }
     }
 
+    public func releaseClaims(now: Date) async throws -> Int {
+        try await groupCommit { db in
+            try db.execute(sql: "UPDATE messages SET status = 'queued', next_attempt_at = ? WHERE status = 'sending'", arguments: [now.millis])
+            return db.changesCount
+        }
+    }
+
     public func cancelPendingMessages(customer: CustomerID, workspace: WorkspaceID) async throws -> Int {
         try await groupCommit { db in
             let now = Date()

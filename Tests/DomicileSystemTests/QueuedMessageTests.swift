@@ -52,14 +52,14 @@ struct QueuedMessageTests {
             let (accepted, _) = try await server.signedRequest("POST", "/v1/workspaces/acme/messages", body: body, keyID: keyID, secret: secret)
             #expect(accepted == 202)
             // The provider is down: wait for the first failed attempt, then kill the server outright.
-            for _ in 0..<100 where ssp.attempts.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(50)) }
+            for _ in 0..<300 where ssp.attempts.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(50)) }
             server.kill()
             #expect(ssp.accepted.withLock { $0.isEmpty })
 
             ssp.accepting.withLock { $0 = true }
             let restarted = try await ServerProcess(dataDir: dataDir)
             defer { restarted.stop() }
-            for _ in 0..<200 where ssp.accepted.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(50)) }
+            for _ in 0..<400 where ssp.accepted.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(50)) }
             #expect(ssp.accepted.withLock { $0.count } == 1)
             #expect(ssp.accepted.withLock { $0.first?.contains("+971501112233") } == true)
             try await Task.sleep(for: .milliseconds(300))

@@ -284,6 +284,39 @@ struct StoreConformanceTests {
         #expect(try await store.subjectRequest(id: "r-1", workspace: WorkspaceID(trusted: "other")) == nil)
     }
 
+    @Test(arguments: StoreBackend.allCases)
+    func outboxClaimsRecordsAndReleases(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        func message(_ id: String, due: Date = now) -> OutboxMessage {
+            OutboxMessage(workspaceID: workspace, messageID: id, customerID: CustomerID(trusted: "c-1"), campaignID: "camp", channel: .sms,
+                          nextAttemptAt: due, createdAt: now, updatedAt: now, sealedPayload: [1, 2, 3])
+        }
+        #expect(try await store.enqueue([message("a"), message("b", due: now.addingTimeInterval(60)), message("a")], workspace: workspace)
+            == [true, true, false])
+        let claimed = try await store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(120), limit: 10)
+        #expect(claimed.map(\.messageID) == ["a"] && claimed.first?.status == .sending)
+        #expect(try await store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).isEmpty)
+        // A claim can be released (a restart), and the message is due again.
+        #expect(try await store.releaseClaims(now: now) == 1)
+        var sent = try #require(try await store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).first)
+        sent.status = .sent
+        sent.providerMessageID = "SM1"
+        sent.sealedPayload = nil
+        let change = MessageStatusChange(status: .sent, at: now)
+        #expect(try await store.record(sent, change: change, event: OutboundEvent.status(of: sent, change), onlyIf: .sending))
+        // A second writer that expected `sending` does not overwrite what is there now.
+        #expect(try await !store.record(sent, change: change, event: nil, onlyIf: .sending))
+        #expect(try await store.message(providerMessageID: "SM1", workspace: workspace)?.messageID == "a")
+        #expect(try await store.message("a", workspace: workspace)?.sealedPayload == nil)
+        #expect(try await store.messageHistory("a", workspace: workspace).map(\.status) == [.queued, .sent])
+        #expect(try await store.messages(["a", "b", "c"], workspace: workspace).count == 2)
+        #expect(try await store.cancelPendingMessages(customer: CustomerID(trusted: "c-1"), workspace: workspace) == 1)
+        #expect(try await store.message("b", workspace: workspace)?.status == .cancelled)
+        let events = try await store.pendingEvents(workspace: workspace, limit: 10)
+        #expect(events.compactMap(\.status) == [.queued, .queued, .sent, .cancelled])
+    }
+
     static func label(_ outcome: MutationOutcome) -> String {
         switch outcome {
         case .created: "created"

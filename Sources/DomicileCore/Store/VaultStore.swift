@@ -155,6 +155,9 @@ public protocol VaultStore: Sendable {
     /// - Returns: whether it was written.
     @discardableResult
     func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?, onlyIf: MessageStatus?) async throws -> Bool
+    /// Makes every message claimed by a sender that is gone due again now. The embedded store has
+    /// one sender, so at its start every claim is an orphan of a process that died.
+    func releaseClaims(now: Date) async throws -> Int
     /// Cancels a customer's messages not yet handed to a provider, and deletes their payloads.
     func cancelPendingMessages(customer: CustomerID, workspace: WorkspaceID) async throws -> Int
 
