@@ -9,9 +9,6 @@ import Logging
 /// requests are group-committed: while one transaction is on its way to disk, the next batches
 /// queue up and share the following commit, so one fsync acknowledges many requests.
 /// `secure_delete` overwrites freed pages, which erasure relies on.
-///
-/// The reads on the request path (a customer, a key, a workspace) are synchronous: a WAL read
-/// takes microseconds, and hopping to GRDB's queue and back cost more than the read itself.
 public final class SQLiteVaultStore: VaultStore {
     let pool: DatabasePool
     private let committer: GroupCommitter
@@ -227,11 +224,6 @@ public final class SQLiteVaultStore: VaultStore {
         return migrator
     }
 
-    /// A read on the calling thread (GRDB's synchronous API), for the request path.
-    func readNow<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
-    }
-
     public func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
@@ -264,7 +256,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func workspace(_ id: WorkspaceID) async throws -> WorkspaceRecord? {
-        try readNow { db in
+        try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM workspaces WHERE id = ?", arguments: [id.rawValue]).map(Self.workspace)
         }
     }
@@ -305,7 +297,7 @@ public final class SQLiteVaultStore: VaultStore {
     // MARK: API keys
 
     public func apiKey(workspace: WorkspaceID, keyID: String) async throws -> APIKeyRecord? {
-        try readNow { db in
+        try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE workspace_id = ? AND key_id = ?",
                              arguments: [workspace.rawValue, keyID]).map(Self.apiKey)
         }
@@ -327,7 +319,7 @@ public final class SQLiteVaultStore: VaultStore {
     // MARK: Schema
 
     public func schema(_ workspace: WorkspaceID) async throws -> [AttributeDefinition] {
-        try readNow { db in
+        try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM schema_attributes WHERE workspace_id = ? ORDER BY name",
                              arguments: [workspace.rawValue]).compactMap(Self.definition)
         }
@@ -340,12 +332,12 @@ public final class SQLiteVaultStore: VaultStore {
     // MARK: Customers
 
     public func customer(_ id: CustomerID, workspace: WorkspaceID) async throws -> StoredCustomer? {
-        try readNow { db in try Self.fetchCustomer(id, workspace: workspace, db) }
+        try await pool.read { db in try Self.fetchCustomer(id, workspace: workspace, db) }
     }
 
     public func customers(_ ids: [CustomerID], workspace: WorkspaceID) async throws -> [CustomerID: StoredCustomer] {
         guard !ids.isEmpty else { return [:] }
-        return try readNow { db in
+        return try await pool.read { db in
             var found: [CustomerID: StoredCustomer] = [:]
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
                 let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
@@ -361,7 +353,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func customerIDs(attribute: AttributeName, digest: [UInt8], workspace: WorkspaceID) async throws -> [CustomerID] {
-        try readNow { db in
+        try await pool.read { db in
             try String.fetchAll(db, sql: """
                 SELECT customer_id FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? ORDER BY customer_id
                 """, arguments: [workspace.rawValue, attribute.rawValue, Data(digest)]).map(CustomerID.init(trusted:))
