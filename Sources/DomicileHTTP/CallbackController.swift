@@ -44,10 +44,7 @@ struct CallbackController {
         throw Self.unsigned
     }
 
-    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        return x.count == y.count && zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
-    }
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool { ConstantTime.equals(a, b) }
 
     // MARK: Twilio: form POST, X-Twilio-Signature = base64(HMAC-SHA1(auth token, URL + sorted key/value pairs))
 

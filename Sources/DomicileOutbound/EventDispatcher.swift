@@ -67,7 +67,7 @@ public enum EventSignature {
         else { return false }
         let expected = Array(sign(body: body, timestamp: seconds, secret: secret).utf8)
         let given = Array(signature.utf8)
-        return expected.count == given.count && zip(expected, given).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        return ConstantTime.equals(expected, given)
     }
 }
 

@@ -39,9 +39,7 @@ public struct DataAPIKey: Sendable, CustomStringConvertible {
 
     /// Compares in time independent of where the first difference is.
     public static func matches(_ presented: String, hash stored: [UInt8]) -> Bool {
-        let candidate = hash(presented)
-        guard candidate.count == stored.count else { return false }
-        return zip(candidate, stored).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        ConstantTime.equals(hash(presented), stored)
     }
 
     public var description: String { "dk_\(keyID)_…" }

@@ -301,7 +301,7 @@ extension Vault {
         else { return false }
         let expected = Self.sendSignature(secret: secret, timestamp: timestamp, method: method, path: path, body: body)
         let given = signature.hasPrefix("v1=") ? String(signature.dropFirst(3)) : signature
-        return expected.utf8.count == given.utf8.count && zip(expected.utf8, given.utf8).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+        return ConstantTime.equals(expected, given)
     }
 
     public static func sendSignature(secret: String, timestamp: String, method: String, path: String, body: [UInt8]) -> String {
