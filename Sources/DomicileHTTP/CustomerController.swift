@@ -70,7 +70,29 @@ struct CustomerController {
         vault.auditInBackground(AuditDraft(actor: actor, action: .readMasked, customerID: id.rawValue,
                                            attributes: view.attributes.keys.sorted(), requestID: context.requestID),
                                 workspace: workspace.id, logger: context.logger)
-        return JSONResponse.make(CustomerBody(view))
+        return JSONResponse.make(Self.body(view))
+    }
+
+    /// The answer of a read, written directly (the same bytes `CustomerBody` encodes to, keys sorted).
+    static func body(_ view: CustomerView) -> [UInt8] {
+        var writer = JSONWriter()
+        write(view, to: &writer)
+        return writer.bytes
+    }
+
+    static func write(_ view: CustomerView, to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("attributes")
+        writer.value(.object(view.attributes))
+        writer.key("created_at")
+        writer.date(view.createdAt)
+        writer.key("customer_id")
+        writer.string(view.customerID.rawValue)
+        writer.key("restricted")
+        writer.bool(view.restricted)
+        writer.key("updated_at")
+        writer.date(view.updatedAt)
+        writer.endObject()
     }
 
     @Sendable func reveal(_ request: Request, context: DomicileRequestContext) async throws -> Response {
@@ -108,6 +130,13 @@ struct CustomerController {
                                                attributes: [attribute], requestID: context.requestID),
                                     workspace: workspace.id, logger: context.logger)
         }
-        return JSONResponse.make(CustomerList(customers: views.map(CustomerBody.init)))
+        var writer = JSONWriter(capacity: 64 + 512 * views.count)
+        writer.beginObject()
+        writer.key("customers")
+        writer.beginArray()
+        for view in views { Self.write(view, to: &writer) }
+        writer.endArray()
+        writer.endObject()
+        return JSONResponse.make(writer.bytes)
     }
 }

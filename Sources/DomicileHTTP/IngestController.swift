@@ -68,9 +68,23 @@ struct IngestController {
 
     private func answer(_ report: IngestReport, total: Int, requestID: String) -> Response {
         if report.refused.isEmpty {
-            return JSONResponse.make(Accepted(status: "success", message: "accepted: \(report.created) created, \(report.updated) updated, \(report.skipped) skipped (update_existing_only)",
-                                              requestID: requestID, created: report.created, updated: report.updated,
-                                              skipped: report.skipped))
+            // The common answer, written directly (the bytes `Accepted` encodes to, keys sorted).
+            var writer = JSONWriter(capacity: 192)
+            writer.beginObject()
+            writer.key("created")
+            writer.integer(Int64(report.created))
+            writer.key("message")
+            writer.string("accepted: \(report.created) created, \(report.updated) updated, \(report.skipped) skipped (update_existing_only)")
+            writer.key("request_id")
+            writer.string(requestID)
+            writer.key("skipped")
+            writer.integer(Int64(report.skipped))
+            writer.key("status")
+            writer.string("success")
+            writer.key("updated")
+            writer.integer(Int64(report.updated))
+            writer.endObject()
+            return JSONResponse.make(writer.bytes)
         }
         if report.accepted == 0 {
             return ErrorResponse.response(

@@ -37,9 +37,10 @@ enum JSONBody {
         }
         let buffer = try await request.body.collect(upTo: maximumSize)
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer, byteTransferStrategy: .noCopy))
+            return try JSONParser.parse(buffer.readableBytesView)
         } catch {
-            throw Failure(.malformedJSON, "request body is not valid JSON")
+            // The reason and offset say what is wrong without repeating any of the body.
+            throw Failure(.malformedJSON, "request body is not valid JSON: \(error)")
         }
     }
 }

@@ -90,7 +90,8 @@ public enum AttributeValue: Sendable, Hashable {
 
     // MARK: Plaintext encoding (what gets sealed)
 
-    private enum Tag: UInt8 { case string = 0x73, integer = 0x69, double = 0x64, bool = 0x62 }
+    @usableFromInline
+    enum Tag: UInt8 { case string = 0x73, integer = 0x69, double = 0x64, bool = 0x62 }
 
     /// A tagged byte form, so a value decrypts back to the same JSON type.
     public var plaintext: [UInt8] {
@@ -102,6 +103,8 @@ public enum AttributeValue: Sendable, Hashable {
         }
     }
 
+    /// Inlinable so that the vault's call (with `Data`) is specialised, not run through generic witnesses.
+    @inlinable
     public init?(plaintext bytes: some Collection<UInt8>) {
         guard let first = bytes.first, let tag = Tag(rawValue: first) else { return nil }
         let body = bytes.dropFirst()
