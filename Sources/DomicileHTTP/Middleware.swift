@@ -48,10 +48,10 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let authorization = request.headers[.authorization]
         var found: (WorkspaceRecord, Actor)?
-        if let (user, password) = Self.basicCredentials(authorization),
-           let workspace = try await vault.authenticate(workspace: user, key: password),
-           let keyID = DataAPIKey.keyID(in: password) {
-            found = (workspace, .apiKey(id: keyID))
+        if let authorization, authorization.utf8.count > 6, authorization.utf8.prefix(6).elementsEqual("basic ".utf8, by: Self.caseInsensitive) {
+            if let (workspace, keyID) = try await vault.authenticate(basicAuthorization: authorization) {
+                found = (workspace, .apiKey(id: keyID))
+            }
         } else if let token = Self.bearerToken(authorization), let record = try await vault.authenticateSession(token: token),
                   let workspace = try await vault.workspace(record.workspaceID) {
             found = (workspace, record.actor)
@@ -100,13 +100,8 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
         return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
-    static func basicCredentials(_ header: String?) -> (String, String)? {
-        guard let header, header.count > 6, header.prefix(6).lowercased() == "basic " else { return nil }
-        guard let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
-              let decoded = String(data: data, encoding: .utf8),
-              let colon = decoded.firstIndex(of: ":")
-        else { return nil }
-        return (String(decoded[..<colon]), String(decoded[decoded.index(after: colon)...]))
+    static func caseInsensitive(_ byte: UInt8, _ lower: UInt8) -> Bool {
+        byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte + 32 == lower)
     }
 }
 

@@ -16,7 +16,7 @@ extension SQLiteVaultStore {
     }
 
     public func sendKey(workspace: WorkspaceID, keyID: String) async throws -> SendKeyRecord? {
-        try await pool.read { db in
+        try await quickRead { db in
             try Row.fetchOne(db, sql: "SELECT * FROM send_keys WHERE workspace_id = ? AND key_id = ?",
                              arguments: [workspace.rawValue, keyID]).map(Self.sendKey)
         }
@@ -44,7 +44,7 @@ extension SQLiteVaultStore {
     }
 
     public func provider(workspace: WorkspaceID, channel: Channel) async throws -> ProviderRecord? {
-        try await pool.read { db in
+        try await quickRead { db in
             try Row.fetchOne(db, sql: "SELECT * FROM providers WHERE workspace_id = ? AND channel = ?",
                              arguments: [workspace.rawValue, channel.rawValue]).map { row in
                 ProviderRecord(workspaceID: workspace, channel: channel, kind: row["kind"],
@@ -94,7 +94,7 @@ extension SQLiteVaultStore {
     }
 
     public func message(_ id: String, workspace: WorkspaceID) async throws -> OutboxMessage? {
-        try await pool.read { db in
+        try await quickRead { db in
             try Row.fetchOne(db, sql: "SELECT * FROM messages WHERE workspace_id = ? AND message_id = ?",
                              arguments: [workspace.rawValue, id]).flatMap(Self.message)
         }
@@ -102,7 +102,7 @@ extension SQLiteVaultStore {
 
     public func messages(_ ids: [String], workspace: WorkspaceID) async throws -> [String: OutboxMessage] {
         guard !ids.isEmpty else { return [:] }
-        return try await pool.read { db in
+        return try await quickRead { db in
             var found: [String: OutboxMessage] = [:]
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
                 let placeholders = Array(repeating: "?", count: chunk.count).joined(separator: ",")
@@ -116,7 +116,7 @@ extension SQLiteVaultStore {
     }
 
     public func message(providerMessageID: String, workspace: WorkspaceID) async throws -> OutboxMessage? {
-        try await pool.read { db in
+        try await quickRead { db in
             try Row.fetchOne(db, sql: "SELECT * FROM messages WHERE workspace_id = ? AND provider_message_id = ?",
                              arguments: [workspace.rawValue, providerMessageID]).flatMap(Self.message)
         }

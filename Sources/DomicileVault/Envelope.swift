@@ -22,7 +22,7 @@ public enum Envelope {
     public static func wrapDataKey(_ dataKey: SymmetricKey, with workspaceKey: SymmetricKey, version: UInt32,
                                    workspace: WorkspaceID, customer: CustomerID) throws -> [UInt8] {
         let aad = associatedData("datakey", [workspace.rawValue, customer.rawValue])
-        let box = try dataKey.withUnsafeBytes { try AES.GCM.seal(Data($0), using: workspaceKey, authenticating: aad) }
+        let box = try dataKey.withUnsafeBytes { try AES.GCM.seal(Data($0), using: workspaceKey, nonce: RandomBytes.nonce(), authenticating: aad) }
         return [formatVersion] + bigEndian(version) + Array(box.combined!)
     }
 
@@ -51,7 +51,7 @@ public enum Envelope {
     public static func seal(_ value: AttributeValue, with dataKey: SymmetricKey,
                             workspace: WorkspaceID, customer: CustomerID, attribute: AttributeName) throws -> [UInt8] {
         let aad = associatedData("value", [workspace.rawValue, customer.rawValue, attribute.rawValue])
-        let box = try AES.GCM.seal(value.plaintext, using: dataKey, authenticating: aad)
+        let box = try AES.GCM.seal(value.plaintext, using: dataKey, nonce: RandomBytes.nonce(), authenticating: aad)
         var out: [UInt8] = [formatVersion, ValueKind.vault.rawValue]
         out.append(contentsOf: box.combined!)
         return out
@@ -87,13 +87,17 @@ public enum Envelope {
 
     /// `purpose 0 version { length(u16) component }*`: unambiguous, so no two slots share associated data.
     static func associatedData(_ purpose: String, _ components: [String]) -> [UInt8] {
-        var out = Array("domicile.\(purpose)".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(16 + purpose.utf8.count + components.reduce(0) { $0 + 2 + $1.utf8.count })
+        out.append(contentsOf: "domicile.".utf8)
+        out.append(contentsOf: purpose.utf8)
         out.append(0)
         out.append(formatVersion)
         for component in components {
-            let bytes = Array(component.utf8)
-            out.append(contentsOf: bigEndian(UInt16(bytes.count)))
-            out.append(contentsOf: bytes)
+            let count = component.utf8.count
+            out.append(UInt8(truncatingIfNeeded: count >> 8))
+            out.append(UInt8(truncatingIfNeeded: count))
+            out.append(contentsOf: component.utf8)
         }
         return out
     }

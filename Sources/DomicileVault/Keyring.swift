@@ -108,6 +108,21 @@ final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         entries.withLock { $0[key] = (value, expires) }
     }
 
+    /// Caches `value` for the lifetime, or only until `notAfter` when that comes sooner.
+    func set(_ value: Value, for key: Key, notAfter: Date?) {
+        var expires = ContinuousClock.now + lifetime
+        if let notAfter {
+            let left = notAfter.timeIntervalSinceNow
+            guard left > 0 else { return }
+            expires = min(expires, ContinuousClock.now + .milliseconds(Int64(left * 1000)))
+        }
+        entries.withLock { $0[key] = (value, expires) }
+    }
+
+    func removeAll() {
+        entries.withLock { $0.removeAll() }
+    }
+
     func remove(_ key: Key) {
         _ = entries.withLock { $0.removeValue(forKey: key) }
     }

@@ -12,6 +12,10 @@ public final class Vault: Sendable {
     let workspaces: ExpiringCache<WorkspaceID, WorkspaceRecord>
     let schemas: ExpiringCache<WorkspaceID, PIISchema>
     let apiKeys: ExpiringCache<String, APIKeyRecord>
+    /// SHA-256 of an accepted `Authorization` header → whose it is. A request with the same header
+    /// skips decoding and hashing it again; an entry lives no longer than the cache lifetime or the
+    /// key's expiry, and revoking through this node clears it at once.
+    let acceptedCredentials: ExpiringCache<SHA256Digest, (workspace: WorkspaceID, keyID: String)>
     public let operatorPolicy: OperatorPolicy
     let revealLimiter = FixedWindowCounter(window: .seconds(3600))
     let readAudit = AuditBuffer()
@@ -28,6 +32,7 @@ public final class Vault: Sendable {
         workspaces = ExpiringCache(lifetime: cacheLifetime)
         schemas = ExpiringCache(lifetime: cacheLifetime)
         apiKeys = ExpiringCache(lifetime: cacheLifetime)
+        acceptedCredentials = ExpiringCache(lifetime: cacheLifetime)
     }
 
     // MARK: Workspaces
@@ -44,6 +49,32 @@ public final class Vault: Sendable {
         let schema = PIISchema(try await store.schema(id))
         schemas.set(schema, for: id)
         return schema
+    }
+
+    /// Checks an `Authorization: Basic …` header (workspace id : data API key).
+    /// - Returns: the workspace and the key id, or nil for a malformed header, an unknown workspace
+    ///   or a wrong, expired or revoked key alike.
+    public func authenticate(basicAuthorization header: String) async throws -> (WorkspaceRecord, keyID: String)? {
+        let digest = SHA256.hash(data: Array(header.utf8))
+        if let known = acceptedCredentials.value(for: digest), let workspace = try await workspace(known.workspace) {
+            return (workspace, known.keyID)
+        }
+        guard let (user, password) = Self.basicCredentials(header), let keyID = DataAPIKey.keyID(in: password),
+              let workspace = try await authenticate(workspace: user, key: password)
+        else { return nil }
+        let expiry = apiKeys.value(for: workspace.id.rawValue + "/" + keyID)?.expiresAt
+        acceptedCredentials.set((workspace.id, keyID), for: digest, notAfter: expiry)
+        return (workspace, keyID)
+    }
+
+    /// The user and password of an `Authorization: Basic` header.
+    public static func basicCredentials(_ header: String?) -> (String, String)? {
+        guard let header, header.utf8.count > 6, header.prefix(6).lowercased() == "basic " else { return nil }
+        guard let data = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let decoded = String(data: data, encoding: .utf8),
+              let colon = decoded.firstIndex(of: ":")
+        else { return nil }
+        return (String(decoded[..<colon]), String(decoded[decoded.index(after: colon)...]))
     }
 
     /// Checks HTTP Basic credentials (workspace id : data API key).
@@ -110,6 +141,7 @@ public final class Vault: Sendable {
         try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: revoked.map { "api_key:\($0.keyID)" })],
                         workspace: id)
         revoked.forEach { apiKeys.remove(id.rawValue + "/" + $0.keyID) }
+        acceptedCredentials.removeAll()
         return revoked.map(\.keyID)
     }
 

@@ -1,0 +1,56 @@
+import Crypto
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// Random bytes for nonces and data keys, drawn from the kernel's CSPRNG 4 KiB at a time.
+///
+/// `AES.GCM.Nonce()` and `SymmetricKey(size:)` ask the kernel for every nonce and key; sealing a
+/// customer's ten attributes made eleven `getrandom` system calls. The bytes here are the
+/// same kernel randomness (`/dev/urandom`), read 4 KiB at a time and handed out once each.
+enum RandomBytes {
+    private static let refill = 4096
+    private static let buffer = Mutex<(bytes: [UInt8], next: Int)>(([], refill))
+
+    static func take(_ count: Int) -> [UInt8] {
+        precondition(count <= refill)
+        return buffer.withLock { state in
+            if state.next + count > state.bytes.count {
+                state.bytes = fresh()
+                state.next = 0
+            }
+            defer { state.next += count }
+            return Array(state.bytes[state.next..<state.next + count])
+        }
+    }
+
+    /// The kernel CSPRNG, opened once; one read fills the whole buffer.
+    private static let urandom: Int32 = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+
+    private static func fresh() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: refill) { buffer, initialized in
+            var filled = 0
+            while filled < refill {
+                let got = read(urandom, buffer.baseAddress! + filled, refill - filled)
+                if got > 0 {
+                    filled += got
+                } else if got == 0 || errno != EINTR {
+                    fatalError("reading /dev/urandom failed (errno \(errno))")
+                }
+            }
+            initialized = refill
+        }
+    }
+
+    static func nonce() -> AES.GCM.Nonce {
+        // 12 bytes is the nonce size, so this cannot fail.
+        try! AES.GCM.Nonce(data: take(12))
+    }
+
+    static func key256() -> SymmetricKey {
+        SymmetricKey(data: take(32))
+    }
+}
