@@ -20,13 +20,16 @@ struct CallbackController {
 
     static let unsigned = Failure(.unauthorized, "missing or invalid provider signature")
 
+    /// Status reports are small; WhatsApp batches several in one body.
+    static let maximumBody = 256 * 1024
+
     @Sendable func receive(_ request: Request, context: DomicileRequestContext) async throws -> Response {
         let provider = try context.parameters.require("provider")
         guard let workspaceID = try? WorkspaceID(validating: try context.parameters.require("workspace")),
               try await vault.workspace(workspaceID) != nil
         else { throw Self.unsigned }
         var request = request
-        let body = Array(buffer: try await request.collectBody(upTo: 256 * 1024))
+        let body = Array(buffer: try await JSONBody.collect(&request, upTo: Self.maximumBody))
         switch provider {
         case "twilio": try await twilio(request, body: body, workspace: workspaceID)
         case "whatsapp": try await whatsapp(request, body: body, workspace: workspaceID)
