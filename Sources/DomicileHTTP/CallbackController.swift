@@ -39,15 +39,29 @@ struct CallbackController {
         return JSONResponse.make(Done())
     }
 
-    /// The settings of whichever channel is served by this provider kind.
-    func settings(_ kind: String, workspace: WorkspaceID) async throws -> [String: String] {
+    /// Whether the settings of some provider of this kind in the workspace vouch for a request.
+    /// Every one is tried: a workspace may use one kind on several channels with different
+    /// accounts (Twilio for SMS with one account, for WhatsApp with another), and each account
+    /// signs the callbacks of the messages it sent.
+    func anyProvider(_ kind: String, workspace: WorkspaceID, vouches: ([String: String]) -> Bool) async throws -> Bool {
         for channel in Channel.allCases {
-            if let provider = try await vault.provider(workspace, channel: channel), provider.kind == kind { return provider.settings }
+            if let provider = try await vault.provider(workspace, channel: channel), provider.kind == kind, vouches(provider.settings) {
+                return true
+            }
         }
-        throw Self.unsigned
+        return false
     }
 
-    static func constantTimeEquals(_ a: String, _ b: String) -> Bool { ConstantTime.equals(a, b) }
+    /// A setting that holds a secret; an empty one is no secret at all, so it counts as not set.
+    static func secret(_ settings: [String: String], _ name: String) -> String? {
+        guard let value = settings[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    /// Lower-case hex HMAC-SHA256 of the raw body, as WhatsApp and the private SSP sign it.
+    static func hexHMAC(_ body: [UInt8], secret: String) -> String {
+        HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))).map { String(format: "%02x", $0) }.joined()
+    }
 
     // MARK: Twilio: form POST, X-Twilio-Signature = base64(HMAC-SHA1(auth token, URL + sorted key/value pairs))
 
@@ -66,14 +80,12 @@ struct CallbackController {
     }
 
     func twilio(_ request: Request, body: [UInt8], workspace: WorkspaceID) async throws {
-        let settings = try await settings("twilio", workspace: workspace)
-        guard let token = settings["auth_token"], let url = settings["status_callback"],
-              let signature = request.headers[HTTPField.Name("X-Twilio-Signature")!]
-        else { throw Self.unsigned }
+        guard let signature = request.headers[HTTPField.Name("X-Twilio-Signature")!] else { throw Self.unsigned }
         let fields = Self.formFields(body)
-        guard Self.constantTimeEquals(Self.twilioSignature(url: url, parameters: fields, authToken: token), signature) else {
-            throw Self.unsigned
-        }
+        guard try await anyProvider("twilio", workspace: workspace, vouches: { settings in
+            guard let token = Self.secret(settings, "auth_token"), let url = settings["status_callback"] else { return false }
+            return ConstantTime.equals(Self.twilioSignature(url: url, parameters: fields, authToken: token), signature)
+        }) else { throw Self.unsigned }
         let values = Dictionary(fields, uniquingKeysWith: { first, _ in first })
         guard let sid = values["MessageSid"], let raw = values["MessageStatus"] else {
             throw Failure(.missingAttribute, attribute: "MessageSid", "MessageSid and MessageStatus are required")
@@ -106,12 +118,11 @@ struct CallbackController {
     }
 
     func whatsapp(_ request: Request, body: [UInt8], workspace: WorkspaceID) async throws {
-        let settings = try await settings("whatsapp_cloud", workspace: workspace)
-        guard let secret = settings["app_secret"], let signature = request.headers[HTTPField.Name("X-Hub-Signature-256")!] else {
-            throw Self.unsigned
-        }
-        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
-        guard Self.constantTimeEquals("sha256=" + mac.map { String(format: "%02x", $0) }.joined(), signature) else { throw Self.unsigned }
+        guard let signature = request.headers[HTTPField.Name("X-Hub-Signature-256")!],
+              try await anyProvider("whatsapp_cloud", workspace: workspace, vouches: { settings in
+                  Self.secret(settings, "app_secret").map { ConstantTime.equals("sha256=" + Self.hexHMAC(body, secret: $0), signature) } ?? false
+              })
+        else { throw Self.unsigned }
         guard let webhook = try? JSONDecoder().decode(WhatsAppWebhook.self, from: Data(body)) else {
             throw Failure(.malformedJSON, "webhook body is not the WhatsApp status shape")
         }
@@ -138,12 +149,11 @@ struct CallbackController {
     }
 
     func privateSSP(_ request: Request, body: [UInt8], workspace: WorkspaceID) async throws {
-        let settings = try await settings("private_ssp", workspace: workspace)
-        guard let secret = settings["callback_secret"], let signature = request.headers[HTTPField.Name("X-Signature")!] else {
-            throw Self.unsigned
-        }
-        let mac = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8)))
-        guard Self.constantTimeEquals(mac.map { String(format: "%02x", $0) }.joined(), signature) else { throw Self.unsigned }
+        guard let signature = request.headers[HTTPField.Name("X-Signature")!],
+              try await anyProvider("private_ssp", workspace: workspace, vouches: { settings in
+                  Self.secret(settings, "callback_secret").map { ConstantTime.equals(Self.hexHMAC(body, secret: $0), signature) } ?? false
+              })
+        else { throw Self.unsigned }
         guard let report = try? JSONDecoder().decode(SSPStatus.self, from: Data(body)) else {
             throw Failure(.malformedJSON, "callback body is not the private SSP status shape")
         }
