@@ -8,7 +8,8 @@ import NIOCore
 
 /// Provider status callbacks at `/v1/callbacks/{provider}/{ws}`: each checked against the
 /// provider's own signature scheme (401 when unsigned or badly signed), mapped to one status
-/// vocabulary, stripped of the address it carries.
+/// vocabulary, stripped of the address it carries. `GET` on the same path answers the WhatsApp
+/// Cloud API's subscription handshake.
 struct CallbackController {
     let vault: Vault
 
@@ -16,6 +17,9 @@ struct CallbackController {
 
     func addRoutes(to router: Router<DomicileRequestContext>) {
         router.post("v1/callbacks/:provider/:workspace", use: receive)
+        // Not a static `whatsapp` segment: Hummingbird resolves the path before the method, so a
+        // GET-only `…/whatsapp/:workspace` would take WhatsApp's status POSTs and answer them 404.
+        router.get("v1/callbacks/:provider/:workspace", use: verifySubscription)
     }
 
     static let unsigned = Failure(.unauthorized, "missing or invalid provider signature")
@@ -61,6 +65,44 @@ struct CallbackController {
     /// Lower-case hex HMAC-SHA256 of the raw body, as WhatsApp and the private SSP sign it.
     static func hexHMAC(_ body: [UInt8], secret: String) -> String {
         HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))).map { String(format: "%02x", $0) }.joined()
+    }
+
+    // MARK: WhatsApp Cloud API subscription: GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…
+
+    /// Meta's challenges are numbers; nothing longer or richer is echoed, so the route cannot be
+    /// made to reflect content of a caller's choosing.
+    static let challengeCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+    static let maximumChallengeLength = 128
+
+    /// Meta calls the callback URL once, when it is set in the app, and expects the challenge back
+    /// as plain text when the verify token is the one configured (`verify_token` of a
+    /// `whatsapp_cloud` provider of the workspace), else 403.
+    @Sendable func verifySubscription(_ request: Request, context: DomicileRequestContext) async throws -> Response {
+        guard try context.parameters.require("provider") == "whatsapp" else {
+            throw Failure(.notFound, attribute: "provider", "only whatsapp has a subscription handshake")
+        }
+        let query = request.uri.queryParameters
+        guard let mode = query["hub.mode"] else { throw Failure(.missingAttribute, attribute: "hub.mode", "hub.mode is required") }
+        guard mode == "subscribe" else { throw Failure(.attribute, attribute: "hub.mode", "hub.mode must be subscribe") }
+        guard let challenge = query["hub.challenge"] else {
+            throw Failure(.missingAttribute, attribute: "hub.challenge", "hub.challenge is required")
+        }
+        guard (1...Self.maximumChallengeLength).contains(challenge.count), challenge.allSatisfy(Self.challengeCharacters.contains) else {
+            throw Failure(.attribute, attribute: "hub.challenge",
+                          "hub.challenge must be 1 to \(Self.maximumChallengeLength) letters, digits, '_' or '-'")
+        }
+        // One answer for an unknown workspace, no token configured and a wrong token.
+        guard let token = query["hub.verify_token"].map(String.init), !token.isEmpty,
+              let workspaceID = try? WorkspaceID(validating: try context.parameters.require("workspace")),
+              try await vault.workspace(workspaceID) != nil,
+              try await anyProvider("whatsapp_cloud", workspace: workspaceID, vouches: { settings in
+                  Self.secret(settings, "verify_token").map { ConstantTime.equals($0, token) } ?? false
+              })
+        else {
+            throw Failure(.forbidden, attribute: "hub.verify_token", "hub.verify_token is not the verify_token of this workspace's WhatsApp provider")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                        body: .init(byteBuffer: ByteBuffer(substring: challenge)))
     }
 
     // MARK: Twilio: form POST, X-Twilio-Signature = base64(HMAC-SHA1(auth token, URL + sorted key/value pairs))
