@@ -132,16 +132,33 @@ struct CallbackController {
         guard let sid = values["MessageSid"], let raw = values["MessageStatus"] else {
             throw Failure(.missingAttribute, attribute: "MessageSid", "MessageSid and MessageStatus are required")
         }
-        let status: MessageStatus? = switch raw {
+        let code = values["ErrorCode"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let status = Self.twilioStatus(raw, errorCode: code) else { return }
+        try await vault.applyProviderStatus(.providerMessageID(sid), status: status, errorCode: code, workspace: workspace)
+    }
+
+    /// Twilio's error codes that say the number itself cannot receive: 30003 unreachable
+    /// destination handset, 30005 unknown destination handset, 30006 landline or unreachable carrier.
+    static let twilioBounceCodes: Set<String> = ["30003", "30005", "30006"]
+
+    /// Maps Twilio's `MessageStatus`; nil for queued, accepted and sending, which Domicile's own
+    /// `sent` already covers.
+    static func twilioStatus(_ reported: String, errorCode: String?) -> MessageStatus? {
+        switch reported {
+        case "undelivered", "failed": errorCode.map(twilioBounceCodes.contains) == true ? .bounced : .failed
+        case "canceled": .failed
+        default: reachedStatus(reported)
+        }
+    }
+
+    /// The reports every provider names alike.
+    static func reachedStatus(_ reported: String) -> MessageStatus? {
+        switch reported {
         case "sent": .sent
         case "delivered": .delivered
         case "read": .read
-        case "undelivered", "failed", "canceled": .failed
-        default: nil  // queued, accepted, sending: Domicile already says sent
+        default: nil
         }
-        guard let status else { return }
-        let code = values["ErrorCode"].flatMap { $0.isEmpty ? nil : $0 }
-        try await vault.applyProviderStatus(.providerMessageID(sid), status: status, errorCode: code, workspace: workspace)
     }
 
     // MARK: WhatsApp Cloud API: X-Hub-Signature-256 = "sha256=" + hex(HMAC-SHA256(app secret, body))
@@ -169,17 +186,20 @@ struct CallbackController {
             throw Failure(.malformedJSON, "webhook body is not the WhatsApp status shape")
         }
         for report in (webhook.entry ?? []).flatMap({ $0.changes ?? [] }).flatMap({ $0.value?.statuses ?? [] }) {
-            let status: MessageStatus? = switch report.status {
-            case "sent": .sent
-            case "delivered": .delivered
-            case "read": .read
-            case "failed": .failed
-            default: nil
-            }
-            guard let status else { continue }
-            try await vault.applyProviderStatus(.providerMessageID(report.id), status: status,
-                                                errorCode: report.errors?.first?.code.map(String.init), workspace: workspace)
+            let code = report.errors?.first?.code
+            guard let status = Self.whatsappStatus(report.status, errorCode: code) else { continue }
+            try await vault.applyProviderStatus(.providerMessageID(report.id), status: status, errorCode: code.map(String.init),
+                                                workspace: workspace)
         }
+    }
+
+    /// 131026, message undeliverable: the number is not on WhatsApp or cannot receive.
+    static let whatsappBounceCode = 131026
+
+    /// Maps a Cloud API status; nil for the others (inbound messages' statuses, new ones).
+    static func whatsappStatus(_ reported: String, errorCode: Int?) -> MessageStatus? {
+        guard reported == "failed" else { return reachedStatus(reported) }
+        return errorCode == whatsappBounceCode ? .bounced : .failed
     }
 
     // MARK: Private SSP: X-Signature = hex(HMAC-SHA256(callback secret, body))

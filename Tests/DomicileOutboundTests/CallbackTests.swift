@@ -12,24 +12,6 @@ import Testing
 
 @Suite("Provider callbacks", .serialized)
 struct CallbackTests {
-    static let twilioCallbackURL = "https://vault.example/v1/callbacks/twilio/acme"
-
-    /// Posts a Twilio status callback for `sid`, signed with `token`.
-    func twilioCallback(_ client: any TestClientProtocol, sid: String, status: String, errorCode: String = "", token: String,
-                        to: String) async throws -> TestResponse {
-        let fields = [("MessageSid", sid), ("MessageStatus", status), ("To", to), ("ErrorCode", errorCode)]
-        let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
-        return try await client.execute(uri: "/v1/callbacks/twilio/acme", method: .post,
-                                        headers: [.contentType: "application/x-www-form-urlencoded",
-                                                  HTTPField.Name("X-Twilio-Signature")!: CallbackSignature.twilio(url: Self.twilioCallbackURL,
-                                                                                                                  fields: fields, token: token)],
-                                        body: ByteBuffer(string: body))
-    }
-
-    func message(_ id: String, channel: String, text: String = "hi") -> JSONValue {
-        .object(["message_id": .string(id), "customer_id": .string("c-1"), "channel": .string(channel), "content": .object(["text": .string(text)])])
-    }
-
     @Test func twilioCallbacksVerifyAgainstTheAccountThatSentEachChannel() async throws {
         let f = try await SendFixture.make()
         let smsAccount = DoubleLog(), whatsappAccount = DoubleLog()
@@ -38,10 +20,10 @@ struct CallbackTests {
                 for (channel, port, account, token) in [(DomicileCore.Channel.sms, smsPort, "ACsms", "token-a"), (.whatsapp, whatsappPort, "ACwa", "token-b")] {
                     try await f.vault.setProvider(f.workspace, channel: channel, kind: "twilio", settings: [
                         "base_url": "http://127.0.0.1:\(port)", "account_sid": account, "auth_token": token, "from": "+15005550006",
-                        "status_callback": Self.twilioCallbackURL,
+                        "status_callback": twilioCallbackURL,
                     ])
                 }
-                _ = try await f.vault.acceptMessages([message("m-sms", channel: "sms"), message("m-wa", channel: "whatsapp")],
+                _ = try await f.vault.acceptMessages([messageRequest("m-sms", channel: "sms"), messageRequest("m-wa", channel: "whatsapp")],
                                                      workspace: try await f.vault.workspace(f.workspace)!)
                 #expect(await f.dispatcher().dispatchOnce() == 2)
                 #expect(smsAccount.requests.withLock { $0.count } == 1 && whatsappAccount.requests.withLock { $0.count } == 1)
