@@ -66,14 +66,16 @@ enum ErrorResponse {
         case let failure as Failure:
             return failure
         case is NIOTooManyBytesError:
-            return Failure(.payloadTooLarge, "request body is larger than \(JSONBody.maximumSize / 1024) KB")
+            // Bodies are collected through JSONBody.collect, which states the route's limit;
+            // this is for a collection that bypassed it, whose limit is not known here.
+            return Failure(.payloadTooLarge, "request body is larger than this route accepts")
         case StoreError.notFound:
             return Failure(.notFound, "not found")
         case let error as any HTTPResponseError:
             switch error.status {
             case .notFound: return Failure(.notFound, "no such endpoint")
             case .methodNotAllowed: return Failure(.methodNotAllowed, "method not allowed on this endpoint")
-            case .contentTooLarge: return Failure(.payloadTooLarge, "request body is larger than \(JSONBody.maximumSize / 1024) KB")
+            case .contentTooLarge: return Failure(.payloadTooLarge, "request body is larger than this route accepts")
             case .unauthorized: return Failure(.unauthorized, "credentials are required")
             default:
                 if (400..<500).contains(error.status.code) {

@@ -2,6 +2,7 @@ import DomicileCore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// Reads a JSON request body within the data API's limits.
 enum JSONBody {
@@ -32,15 +33,31 @@ enum JSONBody {
         else {
             throw Failure(.unsupportedMediaType, attribute: "Content-Type", "request body must be JSON, sent as Content-Type: application/json")
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumSize {
-            throw Failure(.payloadTooLarge, "request body is larger than \(maximumSize / 1024) KB")
-        }
-        let buffer = try await request.body.collect(upTo: maximumSize)
+        var request = request
+        let buffer = try await collect(&request, upTo: maximumSize)
         do {
             return try JSONParser.parse(buffer.readableBytesView)
         } catch {
             // The reason and offset say what is wrong without repeating any of the body.
             throw Failure(.malformedJSON, "request body is not valid JSON: \(error)")
         }
+    }
+
+    /// Collects a body of at most `limit` bytes, refusing a larger one by its `Content-Length`
+    /// or as it arrives. The body stays readable from `request` afterwards.
+    static func collect(_ request: inout Request, upTo limit: Int) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw tooLarge(limit: limit) }
+        do {
+            return try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            // Not the error's own `maxBytes`: NIO reports what was left of the limit after the
+            // first chunk, not the limit.
+            throw tooLarge(limit: limit)
+        }
+    }
+
+    /// The 413 of a route whose bodies may be `limit` bytes at most: it states that route's limit.
+    static func tooLarge(limit: Int) -> Failure {
+        Failure(.payloadTooLarge, "request body is larger than this route's limit of \(limit / 1024) KB (\(limit) bytes)")
     }
 }

@@ -27,7 +27,7 @@ struct SendAuthMiddleware: RouterMiddleware {
               let workspace = try await vault.workspace(workspaceID)
         else { throw refusal }
         var request = request
-        let body = try await request.collectBody(upTo: Self.maximumBody)
+        let body = try await JSONBody.collect(&request, upTo: Self.maximumBody)
         guard try await vault.verifySendRequest(workspace: workspaceID, keyID: keyID, timestamp: timestamp, signature: signature,
                                                 method: request.method.rawValue, path: request.uri.path, body: Array(buffer: body))
         else { throw refusal }

@@ -127,11 +127,12 @@ public actor MessageDispatcher: Service {
             sent.providerMessageID = providerID
             sent.attempts += 1
             await settle(sent, status: .sent, errorCode: nil)
-        case .permanent(let code):
+        case .permanent(let code), .bounced(let code):
             var failed = message
             failed.attempts += 1
-            // The provider refused the hand-over itself: no retry will change that.
-            await settle(failed, status: .deadLetter, errorCode: code)
+            // The provider refused the hand-over itself, or the address: no retry will change that.
+            let status: MessageStatus = if case .bounced = outcome { .bounced } else { .deadLetter }
+            await settle(failed, status: status, errorCode: code)
         case .transient(let code):
             await retry(message, code: code, outcome: outcome)
         }

@@ -13,6 +13,8 @@ public enum ProviderOutcome: Sendable, Equatable {
     case transient(code: String)
     /// Will not work however often it is tried (4xx, invalid number, authentication).
     case permanent(code: String)
+    /// The recipient's address was refused for good (an SMTP 5xx at RCPT TO): it cannot receive.
+    case bounced(code: String)
 }
 
 /// A provider of one channel, configured for one workspace.

@@ -50,7 +50,18 @@ struct SMTPProvider: MessageProvider {
             return .accepted(providerMessageID: receipt.messageID)
         } catch {
             let code = error.replyCode.map(String.init) ?? "smtp_\(error.stage.rawValue)"
+            if Self.isBounce(error) { return .bounced(code: code) }
             return error.isTransient ? .transient(code: code) : .permanent(code: code)
         }
+    }
+
+    /// A permanent refusal of the recipient at RCPT TO (550 mailbox unavailable, 551, 553, 5.1.1
+    /// bad mailbox, …) says the address cannot receive. Not a 5.7.x refusal or a 530 (relaying
+    /// denied, authentication required, the sender blocked by policy): those are about this
+    /// sender's setup, and reporting them as bounces would have the main data center suppress
+    /// good addresses because of a misconfigured relay. They stay dead letters.
+    static func isBounce(_ error: SMTPError) -> Bool {
+        error.kind == .rejected && error.stage == .recipient && error.isPermanent
+            && error.replyCode != 530 && error.enhancedStatus?.subject != 7
     }
 }

@@ -145,6 +145,71 @@ struct SendFixture {
     }
 }
 
+extension SendFixture {
+    /// Runs `body` with a Twilio double (account AC123, token "tok") as the workspace's SMS
+    /// provider and a main data center double as its events receiver.
+    func withTwilio(_ body: @escaping @Sendable (_ twilio: DoubleLog, _ events: DoubleLog) async throws -> Void) async throws {
+        let twilio = DoubleLog(), events = DoubleLog()
+        try await withDouble({
+            ProviderDoubles.twilio(twilio, accountSID: "AC123", authToken: "tok", router: $0)
+            ProviderDoubles.mainDataCenter(events, router: $0)
+        }) { port in
+            try await vault.setProvider(workspace, channel: .sms, kind: "twilio", settings: [
+                "base_url": "http://127.0.0.1:\(port)", "account_sid": "AC123", "auth_token": "tok", "from": "+15005550006",
+                "status_callback": twilioCallbackURL,
+            ])
+            _ = try await vault.configureEvents(workspace, url: "http://127.0.0.1:\(port)/events")
+            try await body(twilio, events)
+        }
+    }
+
+    /// Runs `body` with a WhatsApp Cloud API double (app secret "app-secret") as the workspace's
+    /// WhatsApp provider and a main data center double as its events receiver.
+    func withWhatsAppCloud(_ body: @escaping @Sendable (_ meta: DoubleLog, _ events: DoubleLog) async throws -> Void) async throws {
+        let meta = DoubleLog(), events = DoubleLog()
+        try await withDouble({ ProviderDoubles.whatsapp(meta, token: "EAAG", router: $0); ProviderDoubles.mainDataCenter(events, router: $0) }) { port in
+            try await vault.setProvider(workspace, channel: .whatsapp, kind: "whatsapp_cloud", settings: [
+                "base_url": "http://127.0.0.1:\(port)", "phone_number_id": "1065", "access_token": "EAAG", "app_secret": "app-secret",
+            ])
+            _ = try await vault.configureEvents(workspace, url: "http://127.0.0.1:\(port)/events")
+            try await body(meta, events)
+        }
+    }
+
+    /// A Cloud API status webhook about message `id`, carrying the customer's number as Meta's do,
+    /// and its signature with the app secret; `errors` is JSON appended to the status object.
+    func whatsappStatusWebhook(id: String, status: String, errors: String = "") -> (body: String, signature: String) {
+        let body = #"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","statuses":[{"id":"\#(id)","status":"\#(status)","timestamp":"1700000000","recipient_id":"\#(markers[1].dropFirst())"\#(errors)}]}}]}]}"#
+        let mac = HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: SymmetricKey(data: Array("app-secret".utf8)))
+        return (body, "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+    }
+}
+
+/// Posts a WhatsApp Cloud API webhook to workspace acme with this `X-Hub-Signature-256`.
+func postWhatsAppWebhook(_ client: any TestClientProtocol, body: String, signature: String) async throws -> TestResponse {
+    try await client.execute(uri: "/v1/callbacks/whatsapp/acme", method: .post,
+                             headers: [.contentType: "application/json", HTTPField.Name("X-Hub-Signature-256")!: signature],
+                             body: ByteBuffer(string: body))
+}
+let twilioCallbackURL = "https://vault.example/v1/callbacks/twilio/acme"
+
+/// Posts a Twilio status callback for `sid` to workspace acme, signed with `token` for `twilioCallbackURL`.
+func twilioCallback(_ client: any TestClientProtocol, sid: String, status: String, errorCode: String = "", token: String,
+                    to: String) async throws -> TestResponse {
+    let fields = [("MessageSid", sid), ("MessageStatus", status), ("To", to), ("ErrorCode", errorCode)]
+    let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+    return try await client.execute(uri: "/v1/callbacks/twilio/acme", method: .post,
+                                    headers: [.contentType: "application/x-www-form-urlencoded",
+                                              HTTPField.Name("X-Twilio-Signature")!: CallbackSignature.twilio(url: twilioCallbackURL, fields: fields,
+                                                                                                              token: token)],
+                                    body: ByteBuffer(string: body))
+}
+
+/// One message of a send request for customer c-1.
+func messageRequest(_ id: String, channel: String, content: [String: JSONValue] = ["text": .string("hi")]) -> JSONValue {
+    .object(["message_id": .string(id), "customer_id": .string("c-1"), "channel": .string(channel), "content": .object(content)])
+}
+
 /// Runs a router on a free loopback port for the duration of `body`.
 func withDouble(_ build: (Router<BasicRequestContext>) -> Void, _ body: @Sendable (Int) async throws -> Void) async throws {
     let router = Router()
@@ -154,19 +219,20 @@ func withDouble(_ build: (Router<BasicRequestContext>) -> Void, _ body: @Sendabl
     }
 }
 
-/// aiosmtpd on a free loopback port (scripts/smtp-sink.py), plain SMTP, recording what it accepts.
+/// aiosmtpd on a free loopback port (scripts/smtp-sink.py), plain SMTP, recording what it accepts;
+/// `arguments` are the sink's options (`--rcpt-reply "550 5.1.1 …"` refuses every recipient).
 final class SMTPServer: Sendable {
     let port: Int
     let file: URL
     let process: Process
 
-    init() async throws {
+    init(arguments: [String] = []) async throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/smtp-sink.py")
         file = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-\(UUID().uuidString).jsonl")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, file.path]
+        process.arguments = ["python3", script.path, file.path] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -70,27 +70,11 @@ struct SendingTests {
 
     @Test func smsThroughTwilio() async throws {
         let f = try await SendFixture.make()
-        let twilio = DoubleLog(), events = DoubleLog()
-        try await withDouble({
-            ProviderDoubles.twilio(twilio, accountSID: "AC123", authToken: "tok", router: $0)
-            ProviderDoubles.mainDataCenter(events, router: $0)
-        }) { port in
-            let callbackURL = "https://vault.example/v1/callbacks/twilio/acme"
-            try await f.vault.setProvider(f.workspace, channel: .sms, kind: "twilio", settings: [
-                "base_url": "http://127.0.0.1:\(port)", "account_sid": "AC123", "auth_token": "tok", "from": "+15005550006",
-                "status_callback": callbackURL,
-            ])
-            _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
+        try await f.withTwilio { twilio, events in
             try await fullPath(f, channel: "sms", content: #"{"text":"Hello {{first_name}}"}"#, callback: { client in
                 let sid = try #require(try await f.store.message("m-1", workspace: f.workspace)?.providerMessageID)
-                let fields = [("MessageSid", sid), ("MessageStatus", "delivered"), ("To", f.markers[1]), ("ErrorCode", "")]
-                let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
-                let good = CallbackSignature.twilio(url: callbackURL, fields: fields, token: "tok")
-                for (signature, expected) in [("bad", HTTPResponse.Status.unauthorized), (good, .ok)] {
-                    let answer = try await client.execute(uri: "/v1/callbacks/twilio/acme", method: .post,
-                                                          headers: [.contentType: "application/x-www-form-urlencoded",
-                                                                    HTTPField.Name("X-Twilio-Signature")!: signature],
-                                                          body: ByteBuffer(string: body))
+                for (token, expected) in [("not-the-token", HTTPResponse.Status.unauthorized), ("tok", .ok)] {
+                    let answer = try await twilioCallback(client, sid: sid, status: "delivered", token: token, to: f.markers[1])
                     #expect(answer.status == expected)
                 }
             }, events: events, expectedStatuses: ["delivered"])
@@ -101,23 +85,14 @@ struct SendingTests {
 
     @Test func whatsappThroughTheCloudAPI() async throws {
         let f = try await SendFixture.make()
-        let meta = DoubleLog(), events = DoubleLog()
-        try await withDouble({ ProviderDoubles.whatsapp(meta, token: "EAAG", router: $0); ProviderDoubles.mainDataCenter(events, router: $0) }) { port in
-            try await f.vault.setProvider(f.workspace, channel: .whatsapp, kind: "whatsapp_cloud", settings: [
-                "base_url": "http://127.0.0.1:\(port)", "phone_number_id": "1065", "access_token": "EAAG", "app_secret": "app-secret",
-            ])
-            _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
+        try await f.withWhatsAppCloud { meta, events in
             try await fullPath(f, channel: "whatsapp",
                                content: #"{"template":{"name":"order_ready","language":"ar","parameters":["{{first_name}}","{{offer}}"]}}"#,
                                callback: { client in
                 let id = try #require(try await f.store.message("m-1", workspace: f.workspace)?.providerMessageID)
-                let body = #"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","statuses":[{"id":"\#(id)","status":"read","timestamp":"1700000000","recipient_id":"\#(f.markers[1].dropFirst())"}]}}]}]}"#
-                let mac = HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: SymmetricKey(data: Array("app-secret".utf8)))
-                let signature = "sha256=" + mac.map { String(format: "%02x", $0) }.joined()
+                let (body, signature) = f.whatsappStatusWebhook(id: id, status: "read")
                 for (header, expected) in [("sha256=00", HTTPResponse.Status.unauthorized), (signature, .ok)] {
-                    let answer = try await client.execute(uri: "/v1/callbacks/whatsapp/acme", method: .post,
-                                                          headers: [.contentType: "application/json", HTTPField.Name("X-Hub-Signature-256")!: header],
-                                                          body: ByteBuffer(string: body))
+                    let answer = try await postWhatsAppWebhook(client, body: body, signature: header)
                     #expect(answer.status == expected)
                 }
             }, events: events, expectedStatuses: ["read"])

@@ -16,7 +16,9 @@ public enum Channel: String, Sendable, Hashable, Codable, CaseIterable {
     public var optOutAttribute: AttributeName { AttributeName(trusted: "\(rawValue)_opt_out") }
 }
 
-/// One status vocabulary for every provider.
+/// One status vocabulary for every provider. `bounced` says the address cannot receive (a
+/// recipient refused for good, an unknown or unreachable number); `failed`, that this message
+/// was not delivered for another reason, the address perhaps still good.
 public enum MessageStatus: String, Sendable, Hashable, Codable, CaseIterable {
     case queued, sending, sent, delivered, read, bounced, failed
     case deadLetter = "dead_letter"
