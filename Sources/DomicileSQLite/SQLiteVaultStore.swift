@@ -592,6 +592,10 @@ public final class SQLiteVaultStore: VaultStore {
             if !batch.audit.isEmpty { try appendAudit(batch.audit, workspace: batch.workspaceID, db) }
             for event in batch.events { try insert(event, db) }
             for mutation in batch.mutations {
+                if let prepared = mutation.prepared, try writeIfUnchanged(prepared, db) {
+                    outcomes.append(prepared.assumed == nil ? .created(prepared.row) : .updated(prepared.row))
+                    continue
+                }
                 let current = try fetchCustomer(mutation.customerID, workspace: batch.workspaceID, db)
                 switch try mutation.resolve(current) {
                 case .skip:
@@ -614,6 +618,32 @@ public final class SQLiteVaultStore: VaultStore {
         return outcomes
     }
 
+    /// Writes a row decided before the transaction, if the customer is still as it was then:
+    /// absent (the insert does nothing when a row appeared) or at the assumed revision (the
+    /// update matches nothing otherwise). Saves reading the row again inside the group commit.
+    /// - Returns: false when the row changed meanwhile and nothing was written.
+    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, _ db: Database) throws -> Bool {
+        let customer = prepared.row
+        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
+        let attributes = Data(SealedMapCodec.encode(customer.attributes)), index = Data(SealedMapCodec.encode(customer.blindIndex))
+        if let assumed = prepared.assumed {
+            try db.cachedStatement(sql: """
+                UPDATE customers SET data_key = ?, attributes = ?, blind_index = ?, restricted = ?, updated_at = ?, revision = ?
+                WHERE workspace_id = ? AND customer_id = ? AND revision = ?
+                """).execute(arguments: [Data(customer.dataKey), attributes, index, customer.restricted, customer.updatedAt.millis,
+                                         customer.revision, ws, id, assumed.revision])
+        } else {
+            try db.cachedStatement(sql: """
+                INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, customer_id) DO NOTHING
+                """).execute(arguments: [ws, id, Data(customer.dataKey), attributes, index, customer.restricted,
+                                         customer.createdAt.millis, customer.updatedAt.millis, customer.revision])
+        }
+        guard db.changesCount == 1 else { return false }
+        try writeIndex(customer, replacing: prepared.assumed, db)
+        return true
+    }
+
     static func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, _ db: Database) throws {
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         try db.cachedStatement(sql: """
@@ -625,6 +655,12 @@ public final class SQLiteVaultStore: VaultStore {
             """).execute(arguments: [ws, id, Data(customer.dataKey), Data(SealedMapCodec.encode(customer.attributes)),
                                      Data(SealedMapCodec.encode(customer.blindIndex)), customer.restricted,
                                      customer.createdAt.millis, customer.updatedAt.millis, customer.revision])
+        try writeIndex(customer, replacing: current, db)
+    }
+
+    /// Brings the blind-index rows from `current`'s digests to `customer`'s.
+    static func writeIndex(_ customer: StoredCustomer, replacing current: StoredCustomer?, _ db: Database) throws {
+        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         let old = current?.blindIndex ?? [:]
         for (attribute, digest) in old where customer.blindIndex[attribute] != digest {
             try db.cachedStatement(sql: "DELETE FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? AND customer_id = ?")

@@ -64,7 +64,9 @@ extension Vault {
             let assumed = existing[entry.upsert.customerID]
             // Sealed now, outside the store's transaction; redone inside it only if the row changed meanwhile.
             let prepared = Result { try sealer.decide(entry.upsert, current: assumed) }
-            return CustomerMutation(customerID: entry.upsert.customerID) { current in
+            var conditional: CustomerMutation.Prepared?
+            if case .success(.write(let row)) = prepared { conditional = .init(assumed: assumed, row: row) }
+            return CustomerMutation(customerID: entry.upsert.customerID, prepared: conditional) { current in
                 if current?.revision == assumed?.revision { return try prepared.get() }
                 return try sealer.decide(entry.upsert, current: current)
             }

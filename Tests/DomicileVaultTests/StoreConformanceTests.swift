@@ -94,6 +94,56 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func preparedRowsAreWrittenOnlyWhileTheirAssumptionHolds(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let id = CustomerID(trusted: "c-1")
+        func prepared(assumed: StoredCustomer?, row: StoredCustomer, resolved: @escaping @Sendable (StoredCustomer?) -> MutationDecision)
+            -> CustomerMutation
+        {
+            CustomerMutation(customerID: id, prepared: .init(assumed: assumed, row: row)) { current in resolved(current) }
+        }
+        // Assumed absent and absent: the prepared row is created with its index entries, resolve is not needed.
+        let first = row("c-1", index: ["email": [1]])
+        var outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            prepared(assumed: nil, row: first) { _ in .refuse(Failure(.attribute, "resolve should not run")) },
+        ]))
+        #expect(outcomes.map(Self.label) == ["created"])
+        #expect(try await store.customerIDs(attribute: AttributeName(trusted: "email"), digest: [1], workspace: workspace) == [id])
+
+        // Assumed absent but present: nothing of the prepared row is written; resolve decides against the current row.
+        outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            prepared(assumed: nil, row: row("c-1", attributes: ["email": [9]])) { current in
+                guard var next = current else { return .refuse(Failure(.attribute, "missing")) }
+                next.revision += 1
+                next.attributes["mobile"] = [2]
+                return .write(next)
+            },
+        ]))
+        #expect(outcomes.map(Self.label) == ["updated"])
+        let second = try #require(try await store.customer(id, workspace: workspace))
+        #expect(second.revision == 2 && second.attributes == ["email": [1], "mobile": [2]])
+
+        // Assumed at revision 2 and still there: the update applies and the index follows the new digests.
+        let third = row("c-1", revision: 3, attributes: ["email": [3]], index: ["email": [3]])
+        outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            prepared(assumed: second, row: third) { _ in .refuse(Failure(.attribute, "resolve should not run")) },
+        ]))
+        #expect(outcomes.map(Self.label) == ["updated"])
+        #expect(try await store.customer(id, workspace: workspace) == third)
+        #expect(try await store.customerIDs(attribute: AttributeName(trusted: "email"), digest: [1], workspace: workspace).isEmpty)
+        #expect(try await store.customerIDs(attribute: AttributeName(trusted: "email"), digest: [3], workspace: workspace) == [id])
+
+        // Assumed at revision 2, but it is at 3 now: the stale row is not written.
+        outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            prepared(assumed: second, row: row("c-1", revision: 3, attributes: ["email": [4]])) { current in
+                current?.revision == 3 ? .refuse(Failure(.attribute, "changed meanwhile")) : .skip
+            },
+        ]))
+        #expect(outcomes.map(Self.label) == ["refused"])
+        #expect(try await store.customer(id, workspace: workspace) == third)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func commitCreatesUpdatesSkipsAndRefuses(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)
         let outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [

@@ -17,11 +17,29 @@ public enum MutationDecision: Sendable {
 /// whatever it returns; the work that can be done beforehand (encryption) is done by the caller
 /// and reused when the row has not changed in between.
 public struct CustomerMutation: Sendable {
+    /// A row decided before the transaction against the row read then (`assumed`, nil when
+    /// the customer did not exist).
+    public struct Prepared: Sendable {
+        public var assumed: StoredCustomer?
+        public var row: StoredCustomer
+
+        public init(assumed: StoredCustomer?, row: StoredCustomer) {
+            self.assumed = assumed
+            self.row = row
+        }
+    }
+
     public var customerID: CustomerID
     public var resolve: @Sendable (StoredCustomer?) throws -> MutationDecision
+    /// When set, the store may write `row` without reading the customer again, provided the row
+    /// is still as assumed (absent, or at the assumed revision); otherwise it reads the current
+    /// row and calls `resolve` as usual.
+    public var prepared: Prepared?
 
-    public init(customerID: CustomerID, resolve: @escaping @Sendable (StoredCustomer?) throws -> MutationDecision) {
+    public init(customerID: CustomerID, prepared: Prepared? = nil,
+                resolve: @escaping @Sendable (StoredCustomer?) throws -> MutationDecision) {
         self.customerID = customerID
+        self.prepared = prepared
         self.resolve = resolve
     }
 }
