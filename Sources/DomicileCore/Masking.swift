@@ -11,6 +11,15 @@ public enum Masking {
         }
     }
 
+    /// Whether the masked form of a `type` value depends on the value. When it does not (every
+    /// type but e-mail, phone, name and date), a masked read need not decrypt it at all.
+    public static func dependsOnValue(_ type: AttributeType) -> Bool {
+        switch type {
+        case .email, .phone, .name, .date: true
+        default: false
+        }
+    }
+
     /// Other types are fully masked with a fixed width, so not even the length shows.
     public static let fully = "********"
 

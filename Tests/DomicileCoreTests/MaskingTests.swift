@@ -142,4 +142,13 @@ struct SealedMapCodecTests {
             #expect(throws: StoreError.self) { try SealedMapCodec.decode(Array(bytes[..<cut])) }
         }
     }
+
+    @Test("types said not to depend on the value mask every value to the same stars (reads skip decrypting them)",
+          arguments: AttributeType.allCases)
+    func valueIndependentMasks(_ type: AttributeType) {
+        let samples: [AttributeValue] = [.string("jane@example.com"), .string("+971501234567"), .string("Jane"), .string("1990-04-17"),
+                                         .string(""), .integer(42), .double(1.5), .bool(true)]
+        let masks = Set(samples.map { Masking.mask($0, as: type) })
+        if !Masking.dependsOnValue(type) { #expect(masks == [Masking.fully]) } else { #expect(masks.count > 1) }
+    }
 }
