@@ -13,6 +13,9 @@ public struct MessageTemplate: Sendable {
 
     let template: MustacheTemplate
     let required: Set<String>
+    /// Every name a tag looks up, in or out of sections (the first part of a dotted name): the
+    /// attributes rendering can touch, so only those need decrypting.
+    public let referenced: Set<String>
 
     public init(_ source: String, flavour: Flavour) throws(Failure) {
         guard source.utf8.count <= 256 * 1024 else {
@@ -24,12 +27,16 @@ public struct MessageTemplate: Sendable {
         } catch {
             throw Failure(.attribute, attribute: "content", "the template does not parse as Mustache")
         }
-        required = Self.unguardedVariables(source)
+        (required, referenced) = Self.variables(source)
     }
 
     /// Names used in `{{name}}`, `{{{name}}}` or `{{&name}}` tags outside every section.
-    static func unguardedVariables(_ source: String) -> Set<String> {
+    static func unguardedVariables(_ source: String) -> Set<String> { variables(source).unguarded }
+
+    /// The unguarded names, and every name any variable or section tag looks up.
+    static func variables(_ source: String) -> (unguarded: Set<String>, all: Set<String>) {
         var names: Set<String> = []
+        var all: Set<String> = []
         var depth = 0
         var rest = Substring(source)
         while let open = rest.range(of: "{{") {
@@ -42,15 +49,21 @@ public struct MessageTemplate: Sendable {
             tag = Substring(tag.trimmingWhitespace())
             guard let sigil = tag.first else { continue }
             switch sigil {
-            case "#", "^": depth += 1
+            case "#", "^":
+                depth += 1
+                let name = tag.dropFirst().trimmingWhitespace()
+                if name != "." { all.insert(String(name.split(separator: ".").first ?? "")) }
             case "/": depth = max(0, depth - 1)
             case "!", "%", ">", "<", "$", "=": break
             default:
                 let name = (sigil == "&" ? tag.dropFirst() : tag).trimmingWhitespace()
-                if depth == 0 && name != "." { names.insert(String(name.split(separator: ".").first ?? "")) }
+                guard name != "." else { continue }
+                let head = String(name.split(separator: ".").first ?? "")
+                all.insert(head)
+                if depth == 0 { names.insert(head) }
             }
         }
-        return names
+        return (names, all)
     }
 
     /// - Throws: `missing_variable` naming none of the values.

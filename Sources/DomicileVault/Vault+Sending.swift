@@ -167,6 +167,15 @@ extension Vault {
         }
         let now = Date()
         var queued: [(index: Int, message: OutboxMessage, result: MessageResult)] = []
+        // A campaign slice shares its templates: each distinct one is parsed once per request.
+        var compiled: [TemplateKey: MessageTemplate] = [:]
+        func template(_ source: String, _ flavour: MessageTemplate.Flavour) throws(Failure) -> MessageTemplate {
+            let key = TemplateKey(source: source, html: flavour == .html)
+            if let known = compiled[key] { return known }
+            let parsed = try MessageTemplate(source, flavour: flavour)
+            compiled[key] = parsed
+            return parsed
+        }
         for (index, request) in requests {
             func refuse(_ reason: MessageRefusal, field: String? = nil) {
                 results[index] = MessageResult(messageID: request.messageID, accepted: false, reason: reason, field: field)
@@ -178,9 +187,28 @@ extension Vault {
             guard let customer = customers[request.customerID] else { refuse(.unknownCustomer); continue }
             guard !customer.restricted else { refuse(.restricted); continue }
             guard providers[request.channel] == true else { refuse(.noProvider); continue }
+            // Parsed first, so that only the attributes the templates can look up are decrypted.
+            var templates: [MessageTemplate] = []
+            do {
+                switch request.content {
+                case .email(let subject, let text, let html):
+                    templates.append(try template(subject, .text))
+                    if let text { templates.append(try template(text, .text)) }
+                    if let html { templates.append(try template(html, .html)) }
+                case .text(let text):
+                    templates.append(try template(text, .text))
+                case .whatsappTemplate(_, _, let parameters):
+                    for parameter in parameters { templates.append(try template(parameter, .text)) }
+                }
+            } catch {
+                refuse(.invalidTemplate, field: error.attribute)
+                continue
+            }
+            var needed: Set<String> = [request.channel.contactAttribute.rawValue, request.channel.optOutAttribute.rawValue]
+            for parsed in templates { needed.formUnion(parsed.referenced) }
             let dataKey = try keys.dataKey(of: customer)
             var attributes: [String: AttributeValue] = [:]
-            for (name, sealed) in customer.attributes where try Envelope.kind(of: sealed) == .vault {
+            for (name, sealed) in customer.attributes where try needed.contains(name) && Envelope.kind(of: sealed) == .vault {
                 attributes[name] = try Envelope.open(sealed, with: dataKey, workspace: workspaceID, customer: customer.customerID,
                                                      attribute: AttributeName(trusted: name))
             }
@@ -197,12 +225,12 @@ extension Vault {
             do {
                 switch request.content {
                 case .email(let subject, let text, let html):
-                    payload.subject = try MessageTemplate(subject, flavour: .text).render(context)
-                    payload.text = try text.map { try MessageTemplate($0, flavour: .text).render(context) }
-                    payload.html = try html.map { try MessageTemplate($0, flavour: .html).render(context) }
+                    payload.subject = try template(subject, .text).render(context)
+                    payload.text = try text.map { try template($0, .text).render(context) }
+                    payload.html = try html.map { try template($0, .html).render(context) }
                     if (payload.subject?.utf8.count ?? 0) > 998 { refuse(.contentTooLong, field: "content.subject"); continue }
                 case .text(let text):
-                    let body = try MessageTemplate(text, flavour: .text).render(context)
+                    let body = try template(text, .text).render(context)
                     payload.text = body
                     if request.channel == .sms {
                         let measured = SMSBody(body)
@@ -215,7 +243,7 @@ extension Vault {
                 case .whatsappTemplate(let name, let language, let parameters):
                     payload.templateName = name
                     payload.templateLanguage = language
-                    payload.templateParameters = try parameters.map { try MessageTemplate($0, flavour: .text).render(context) }
+                    payload.templateParameters = try parameters.map { try template($0, .text).render(context) }
                 }
             } catch let failure as Failure {
                 refuse(.invalidTemplate, field: failure.attribute)
@@ -389,4 +417,10 @@ extension Vault {
         try await store.record(message, change: change, event: advances ? OutboundEvent.status(of: message, change) : nil, onlyIf: nil)
         return true
     }
+}
+
+/// A template's source and flavour, the key of the per-request template cache.
+struct TemplateKey: Hashable {
+    let source: String
+    let html: Bool
 }

@@ -33,8 +33,8 @@ struct APIFixture {
         "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
     }
 
-    func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: DomicileAPI.router(vault: vault))
+    func test(limiter: RateLimiter = RateLimiter(), _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let app = Application(router: DomicileAPI.router(vault: vault, limiter: limiter))
         try await app.test(.router) { client in try await body(client) }
     }
 }

@@ -26,6 +26,15 @@ struct MessageTemplateTests {
         #expect(try template.render(["first_name": "A", "code": 7]) == "Hi A, code 7")
         #expect(throws: Failure.self) { try MessageTemplate("{{#open}}never closed", flavour: .text) }
     }
+
+    @Test("every name a tag can look up is referenced, in sections too, so sending decrypts only those")
+    func referencedNames() throws {
+        let template = try MessageTemplate(
+            "Hi {{first_name}}, {{#city}}in {{city}}{{/city}}{{^vip}}join{{/vip}} {{{offer.title}}} {{& code}} {{! note}} {{.}}",
+            flavour: .text)
+        #expect(template.referenced == ["first_name", "city", "vip", "offer", "code"])
+        #expect(MessageTemplate.unguardedVariables("{{#city}}{{city}}{{/city}} {{first_name}}") == ["first_name"])
+    }
 }
 
 import DomicileCore
