@@ -24,6 +24,11 @@ public final class SQLiteVaultStore: VaultStore {
         }
         configuration.label = "domicile"
         pool = try DatabasePool(path: path, configuration: configuration)
+        // Again on the writer once the pool is open: GRDB switches its writer to
+        // `synchronous = NORMAL` when it enables WAL, after `prepareDatabase` ran, and NORMAL
+        // does not sync the WAL at commit. FULL is what makes an acknowledged write survive a
+        // power loss, not only a killed process.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         self.path = path
         try Self.migrator.migrate(pool)
         committer = GroupCommitter(pool: pool)
@@ -232,6 +237,11 @@ public final class SQLiteVaultStore: VaultStore {
                 """)
         }
         return migrator
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 is FULL).
+    public func writerSynchronousMode() throws -> Int {
+        try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     public func ping() async throws {
