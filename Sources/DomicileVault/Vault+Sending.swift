@@ -176,7 +176,9 @@ extension Vault {
             compiled[key] = parsed
             return parsed
         }
-        for (index, request) in requests {
+        for (position, (index, request)) in requests.enumerated() {
+            // As in ingest: a batch of 1,000 takes tens of milliseconds; other connections get a turn.
+            if position > 0 && position % Self.customersBetweenYields == 0 { await Task.yield() }
             func refuse(_ reason: MessageRefusal, field: String? = nil) {
                 results[index] = MessageResult(messageID: request.messageID, accepted: false, reason: reason, field: field)
             }
