@@ -68,14 +68,7 @@ public actor MessageDispatcher: Service {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let room = maximumInFlight - inFlight
                 if room >= maximumInFlight / 4 {
-                    let now = Date()
-                    var claimed: [OutboxMessage] = []
-                    do {
-                        claimed = try await vault.store.claimDueMessages(
-                            now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)), limit: room)
-                    } catch {
-                        logger.error("outbox: cannot claim messages", metadata: ["error.type": "\(type(of: error))"])
-                    }
+                    let claimed = await claim(limit: room)
                     for message in claimed {
                         group.addTask { await self.deliverInSlot(message); return .delivered }
                     }
@@ -95,6 +88,18 @@ public actor MessageDispatcher: Service {
                 case nil: break
                 }
             }
+        }
+    }
+
+    /// Marks up to `limit` due messages as being sent, for the lease; none when the store fails (logged).
+    private func claim(limit: Int) async -> [OutboxMessage] {
+        let now = Date()
+        do {
+            return try await vault.store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)),
+                                                          limit: limit)
+        } catch {
+            logger.error("outbox: cannot claim messages", metadata: ["error.type": "\(type(of: error))"])
+            return []
         }
     }
 
@@ -143,44 +148,14 @@ public actor MessageDispatcher: Service {
     /// - Returns: how many messages were claimed.
     @discardableResult
     public func dispatchOnce(limit: Int = 512) async -> Int {
-        let now = Date()
-        let claimed: [OutboxMessage]
-        do {
-            claimed = try await vault.store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)),
-                                                             limit: limit)
-        } catch {
-            logger.error("outbox: cannot claim messages", metadata: ["error.type": "\(type(of: error))"])
-            return 0
-        }
+        let claimed = await claim(limit: limit)
         guard !claimed.isEmpty else { return 0 }
-        let groups = Dictionary(grouping: claimed) { ProviderKey(workspace: $0.workspaceID, channel: $0.channel) }
         await withTaskGroup(of: Void.self) { all in
-            for (key, messages) in groups {
-                all.addTask { await self.deliver(messages, via: key) }
+            for message in claimed {
+                all.addTask { await self.deliverInSlot(message) }
             }
         }
         return claimed.count
-    }
-
-    private func deliver(_ messages: [OutboxMessage], via key: ProviderKey) async {
-        let provider: (any MessageProvider)?
-        do {
-            provider = try await vault.provider(key.workspace, channel: key.channel).map { try factory($0.kind, $0.settings, key.channel) }
-        } catch {
-            logger.error("outbox: provider settings unusable", metadata: ["workspace": "\(key.workspace)", "channel": "\(key.channel.rawValue)"])
-            provider = nil
-        }
-        await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for message in messages {
-                if running == concurrencyPerProvider {
-                    await group.next()
-                    running -= 1
-                }
-                running += 1
-                group.addTask { await self.deliver(message, provider: provider) }
-            }
-        }
     }
 
     private func deliver(_ message: OutboxMessage, provider: (any MessageProvider)?) async {
