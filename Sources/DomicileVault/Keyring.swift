@@ -103,13 +103,8 @@ final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
-    func set(_ value: Value, for key: Key) {
-        let expires = ContinuousClock.now + lifetime
-        entries.withLock { $0[key] = (value, expires) }
-    }
-
     /// Caches `value` for the lifetime, or only until `notAfter` when that comes sooner.
-    func set(_ value: Value, for key: Key, notAfter: Date?) {
+    func set(_ value: Value, for key: Key, notAfter: Date? = nil) {
         var expires = ContinuousClock.now + lifetime
         if let notAfter {
             let left = notAfter.timeIntervalSinceNow

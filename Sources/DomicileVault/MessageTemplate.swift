@@ -52,18 +52,23 @@ public struct MessageTemplate: Sendable {
             case "#", "^":
                 depth += 1
                 let name = tag.dropFirst().trimmingWhitespace()
-                if name != "." { all.insert(String(name.split(separator: ".").first ?? "")) }
+                if name != "." { all.insert(Self.head(name)) }
             case "/": depth = max(0, depth - 1)
             case "!", "%", ">", "<", "$", "=": break
             default:
                 let name = (sigil == "&" ? tag.dropFirst() : tag).trimmingWhitespace()
                 guard name != "." else { continue }
-                let head = String(name.split(separator: ".").first ?? "")
+                let head = Self.head(name)
                 all.insert(head)
                 if depth == 0 { names.insert(head) }
             }
         }
         return (names, all)
+    }
+
+    /// The name a dotted tag name is looked up by first (`offer` in `offer.title`).
+    private static func head(_ name: some StringProtocol) -> String {
+        String(name.split(separator: ".").first ?? "")
     }
 
     /// - Throws: `missing_variable` naming none of the values.

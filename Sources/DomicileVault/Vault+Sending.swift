@@ -8,6 +8,16 @@ public struct MessageRequest: Sendable {
         case email(subject: String, text: String?, html: String?)
         case text(String)
         case whatsappTemplate(name: String, language: String, parameters: [String])
+
+        /// Every Mustache template of the content, with how it is rendered.
+        var templateSources: [(source: String, flavour: MessageTemplate.Flavour)] {
+            switch self {
+            case .email(let subject, let text, let html):
+                [(subject, .text)] + (text.map { [($0, .text)] } ?? []) + (html.map { [($0, .html)] } ?? [])
+            case .text(let text): [(text, .text)]
+            case .whatsappTemplate(_, _, let parameters): parameters.map { ($0, .text) }
+            }
+        }
     }
 
     public var messageID: String
@@ -190,24 +200,13 @@ extension Vault {
             guard !customer.restricted else { refuse(.restricted); continue }
             guard providers[request.channel] == true else { refuse(.noProvider); continue }
             // Parsed first, so that only the attributes the templates can look up are decrypted.
-            var templates: [MessageTemplate] = []
+            var needed: Set<String> = [request.channel.contactAttribute.rawValue, request.channel.optOutAttribute.rawValue]
             do {
-                switch request.content {
-                case .email(let subject, let text, let html):
-                    templates.append(try template(subject, .text))
-                    if let text { templates.append(try template(text, .text)) }
-                    if let html { templates.append(try template(html, .html)) }
-                case .text(let text):
-                    templates.append(try template(text, .text))
-                case .whatsappTemplate(_, _, let parameters):
-                    for parameter in parameters { templates.append(try template(parameter, .text)) }
-                }
+                for (source, flavour) in request.content.templateSources { needed.formUnion(try template(source, flavour).referenced) }
             } catch {
                 refuse(.invalidTemplate, field: error.attribute)
                 continue
             }
-            var needed: Set<String> = [request.channel.contactAttribute.rawValue, request.channel.optOutAttribute.rawValue]
-            for parsed in templates { needed.formUnion(parsed.referenced) }
             let dataKey = try keys.dataKey(of: customer)
             var attributes: [String: AttributeValue] = [:]
             for (name, sealed) in customer.attributes where try needed.contains(name) && Envelope.kind(of: sealed) == .vault {
