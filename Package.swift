@@ -84,6 +84,8 @@ let package = Package(
                 "DomicileSMTP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -112,7 +114,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DomicileVaultTests",
-            dependencies: ["DomicileCore", "DomicileVault", "DomicileSQLite"],
+            dependencies: ["DomicileCore", "DomicileVault", "DomicileSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

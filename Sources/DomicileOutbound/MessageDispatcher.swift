@@ -3,6 +3,8 @@ import DomicileCore
 import DomicileVault
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// Builds the provider for a workspace's channel from its sealed settings.
@@ -24,6 +26,8 @@ public actor MessageDispatcher: Service {
     let maximumBackoff: Duration
     let lease: Duration
     let idleInterval: Duration
+    /// One per event loop of NIO's singleton group: each delivery runs on one of them, in turn.
+    let executors: [EventLoopTaskExecutor]
 
     public init(vault: Vault, logger: Logger, factory: @escaping ProviderFactory, maximumAttempts: Int = 8,
                 concurrencyPerProvider: Int = 128, baseBackoff: Duration = .seconds(2), maximumBackoff: Duration = .seconds(600),
@@ -37,6 +41,7 @@ public actor MessageDispatcher: Service {
         self.maximumBackoff = maximumBackoff
         self.lease = lease
         self.idleInterval = idleInterval
+        executors = MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor(loop: $0) }
     }
 
     public func run() async throws {
@@ -65,12 +70,17 @@ public actor MessageDispatcher: Service {
         await withTaskGroup(of: PipelineEvent.self) { group in
             var inFlight = 0
             var ticking = false
+            var turn = 0
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let room = maximumInFlight - inFlight
                 if room >= maximumInFlight / 4 {
                     let claimed = await claim(limit: room)
                     for message in claimed {
-                        group.addTask { await self.deliverInSlot(message); return .delivered }
+                        turn &+= 1
+                        group.addTask(executorPreference: executors[turn % executors.count]) {
+                            await self.deliverInSlot(message)
+                            return .delivered
+                        }
                     }
                     inFlight += claimed.count
                     if !claimed.isEmpty { continue }
@@ -107,7 +117,9 @@ public actor MessageDispatcher: Service {
     private var waiting: [ProviderKey: [CheckedContinuation<Void, Never>]] = [:]
     private var providers: [ProviderKey: (provider: (any MessageProvider)?, until: ContinuousClock.Instant)] = [:]
 
-    /// One message, within its provider's concurrency limit.
+    /// One message, within its provider's concurrency limit. Only the slot and the provider
+    /// lookup are on the actor; the delivery itself (open, provider call, record) runs on the
+    /// task's event loop, so deliveries spread over every core instead of queueing on the actor.
     private func deliverInSlot(_ message: OutboxMessage) async {
         let key = ProviderKey(workspace: message.workspaceID, channel: message.channel)
         if running[key, default: 0] < concurrencyPerProvider {
@@ -151,14 +163,14 @@ public actor MessageDispatcher: Service {
         let claimed = await claim(limit: limit)
         guard !claimed.isEmpty else { return 0 }
         await withTaskGroup(of: Void.self) { all in
-            for message in claimed {
-                all.addTask { await self.deliverInSlot(message) }
+            for (turn, message) in claimed.enumerated() {
+                all.addTask(executorPreference: executors[turn % executors.count]) { await self.deliverInSlot(message) }
             }
         }
         return claimed.count
     }
 
-    private func deliver(_ message: OutboxMessage, provider: (any MessageProvider)?) async {
+    private nonisolated func deliver(_ message: OutboxMessage, provider: (any MessageProvider)?) async {
         let outcome: ProviderOutcome
         do {
             guard let payload = try await vault.openPayload(of: message) else {
@@ -194,7 +206,7 @@ public actor MessageDispatcher: Service {
         }
     }
 
-    private func retry(_ message: OutboxMessage, code: String, outcome: ProviderOutcome) async {
+    private nonisolated func retry(_ message: OutboxMessage, code: String, outcome: ProviderOutcome) async {
         var next = message
         next.attempts += 1
         guard next.attempts < maximumAttempts else {
@@ -217,7 +229,7 @@ public actor MessageDispatcher: Service {
     }
 
     /// Records a status the dispatcher will not retry from, deleting the outbox copy with it.
-    private func settle(_ message: OutboxMessage, status: MessageStatus, errorCode: String?) async {
+    private nonisolated func settle(_ message: OutboxMessage, status: MessageStatus, errorCode: String?) async {
         var settled = message
         settled.status = status
         settled.errorCode = errorCode
@@ -229,6 +241,21 @@ public actor MessageDispatcher: Service {
         } catch {
             logger.error("outbox: cannot record a delivery", metadata: ["error.type": "\(type(of: error))"])
         }
+    }
+}
+
+/// Runs a task's jobs on one NIO event loop. NIO's global-executor hook keeps a job on the loop
+/// that enqueued it, so without a preference every delivery the dispatcher starts (and every
+/// provider connection it opens) ends up on the dispatcher's loop, one core of two. Hand-written:
+/// NIO offers event loops as serial executors, not as task executors.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

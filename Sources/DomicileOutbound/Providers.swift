@@ -85,34 +85,58 @@ struct PrivateSSPProvider: MessageProvider {
         http = HTTPPost(client: client)
     }
 
-    struct Request: Encodable {
-        struct SMSData: Encodable { var toNumber: String; var fromNumber: String; var body: String }
-        struct Metadata: Encodable {
-            var messageId: String
-            var campaignType: String
-            var timestamp: String
-            var custom: [String: String]
+    /// The contract's request: `{"version":"1.0","smsData":{…},"metadata":{…}}`.
+    func request(_ payload: OutboxPayload, message: OutboxMessage, at date: Date) -> [UInt8] {
+        var json = JSONWriter(capacity: 256 + (payload.text?.utf8.count ?? 0))
+        json.beginObject()
+        json.key("version")
+        json.string("1.0")
+        json.key("smsData")
+        json.beginObject()
+        json.key("toNumber")
+        json.string(payload.to)
+        json.key("fromNumber")
+        json.string(fromNumber)
+        json.key("body")
+        json.string(payload.text ?? "")
+        json.endObject()
+        json.key("metadata")
+        json.beginObject()
+        json.key("messageId")
+        json.string(message.messageID)
+        json.key("campaignType")
+        json.string(campaignType)
+        json.key("timestamp")
+        json.string(Timestamp.format(date))
+        json.key("custom")
+        json.beginObject()
+        if let campaign = message.campaignID {
+            json.key("campaign_id")
+            json.string(campaign)
         }
-        var version = "1.0"
-        var smsData: SMSData
-        var metadata: Metadata
+        json.endObject()
+        json.endObject()
+        json.endObject()
+        return json.bytes
     }
 
-    struct Answer: Decodable { var status: String; var statusCode: Int? }
-
     func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome {
-        let request = Request(smsData: .init(toNumber: payload.to, fromNumber: fromNumber, body: payload.text ?? ""),
-                              metadata: .init(messageId: message.messageID, campaignType: campaignType,
-                                              timestamp: Timestamp.format(Date()), custom: message.campaignID.map { ["campaign_id": $0] } ?? [:]))
-        guard let body = try? JSONEncoder().encode(request),
-              let answer = await http.post(endpoint, headers: [("Content-Type", "application/json")], body: Array(body))
+        guard let answer = await http.post(endpoint, headers: [("Content-Type", "application/json")],
+                                           body: request(payload, message: message, at: Date()))
         else { return .transient(code: "connection") }
-        let decoded = try? JSONDecoder().decode(Answer.self, from: Data(answer.body))
-        if (200..<300).contains(answer.status), decoded?.status == "sms_accepted" {
+        // `{"status": "sms_accepted" | "sms_rejected", "statusCode": …}`
+        let decoded = try? JSONParser.parse(answer.body)
+        let status: String? = if case .string(let value)? = decoded?["status"] { value } else { nil }
+        if (200..<300).contains(answer.status), status == "sms_accepted" {
             return .accepted(providerMessageID: message.messageID)
         }
-        if let decoded, decoded.status == "sms_rejected" {
-            let code = decoded.statusCode ?? 9988
+        if status == "sms_rejected" {
+            let statusCode: Int? = switch decoded?["statusCode"] {
+            case .integer(let value)?: Int(exactly: value)
+            case .string(let value)?: Int(value)
+            default: nil
+            }
+            let code = statusCode ?? 9988
             // 2015 (throttled) and 2000 (no credit) can pass; the others will not.
             return code == 2015 || code == 2000 ? .transient(code: String(code)) : .permanent(code: String(code))
         }
@@ -210,10 +234,11 @@ struct WhatsAppCloudProvider: MessageProvider {
             body["type"] = .string("text")
             body["text"] = .object(["body": .string(payload.text ?? "")])
         }
-        guard let encoded = try? JSONEncoder().encode(JSONValue.object(body)),
-              let answer = await http.post("\(baseURL)/\(phoneNumberID)/messages",
+        var encoded = JSONWriter()
+        encoded.value(.object(body))
+        guard let answer = await http.post("\(baseURL)/\(phoneNumberID)/messages",
                                            headers: [("Content-Type", "application/json"), ("Authorization", "Bearer \(accessToken)")],
-                                           body: Array(encoded))
+                                           body: encoded.bytes)
         else { return .transient(code: "connection") }
         let decoded = try? JSONDecoder().decode(Answer.self, from: Data(answer.body))
         if (200..<300).contains(answer.status), let id = decoded?.messages?.first?.id { return .accepted(providerMessageID: id) }

@@ -61,11 +61,11 @@ extension SQLiteVaultStore {
             try messages.map { message in
                 try db.cachedStatement(sql: """
                     INSERT OR IGNORE INTO messages (workspace_id, message_id, customer_id, campaign_id, channel, status, attempts,
-                        next_attempt_at, provider_message_id, error_code, segments, encoding, created_at, updated_at, payload)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: Self.arguments(message))
+                        next_attempt_at, provider_message_id, error_code, segments, encoding, created_at, updated_at, payload, history)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: Self.arguments(message)
+                        + [Self.historyLine(MessageStatusChange(status: message.status, at: message.createdAt))])
                 guard db.changesCount == 1 else { return false }
-                try Self.appendHistory(message, MessageStatusChange(status: message.status, at: message.createdAt), db)
                 try Self.insert(OutboundEvent.status(of: message, MessageStatusChange(status: message.status, at: message.createdAt)), db)
                 return true
             }
@@ -78,9 +78,30 @@ extension SQLiteVaultStore {
          message.segments, message.encoding, message.createdAt.millis, message.updatedAt.millis, message.sealedPayload.map { Data($0) }]
     }
 
-    static func appendHistory(_ message: OutboxMessage, _ change: MessageStatusChange, _ db: Database) throws {
-        try db.cachedStatement(sql: "INSERT INTO message_history (workspace_id, message_id, at, status, error_code) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [message.workspaceID.rawValue, message.messageID, change.at.millis, change.status.rawValue, change.errorCode])
+    /// One entry of a message's `history` column: a JSON object and a line feed.
+    static func historyLine(_ change: MessageStatusChange) -> String {
+        var json = JSONWriter(capacity: 64)
+        json.beginObject()
+        json.key("at")
+        json.integer(change.at.millis)
+        json.key("status")
+        json.string(change.status.rawValue)
+        json.key("error_code")
+        if let code = change.errorCode { json.string(code) } else { json.null() }
+        json.endObject()
+        return String(decoding: json.bytes, as: UTF8.self) + "\n"
+    }
+
+    /// Reads what `historyLine` wrote, line by line (a line that cannot be read is skipped).
+    static func history(_ text: String) -> [MessageStatusChange] {
+        text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
+            guard case .object(let entry)? = try? JSONParser.parse(line),
+                  case .integer(let at)? = entry["at"], case .string(let raw)? = entry["status"],
+                  let status = MessageStatus(rawValue: raw)
+            else { return nil }
+            let code: String? = if case .string(let value)? = entry["error_code"] { value } else { nil }
+            return MessageStatusChange(status: status, at: Date(millis: at), errorCode: code)
+        }
     }
 
     static func message(_ row: Row) -> OutboxMessage? {
@@ -124,22 +145,29 @@ extension SQLiteVaultStore {
 
     public func messageHistory(_ id: String, workspace: WorkspaceID) async throws -> [MessageStatusChange] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM message_history WHERE workspace_id = ? AND message_id = ? ORDER BY at, rowid",
-                             arguments: [workspace.rawValue, id]).compactMap { row in
-                MessageStatus(rawValue: row["status"]).map { MessageStatusChange(status: $0, at: Date(millis: row["at"]), errorCode: row["error_code"]) }
-            }
+            let text = try String.fetchOne(db, sql: "SELECT history FROM messages WHERE workspace_id = ? AND message_id = ?",
+                                           arguments: [workspace.rawValue, id])
+            return text.map(Self.history) ?? []
         }
     }
 
     public func claimDueMessages(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+        // One status at a time: each is then a range of `messages_due` already in
+        // `next_attempt_at` order. `status IN ('queued', 'sending')` made SQLite collect and sort
+        // every due message for each claim, which grew with the backlog. Leases that ran out
+        // (a delivery that never settled) go first.
         try await groupCommit { db in
-            let rows = try Row.fetchAll(db, sql: """
-                UPDATE messages SET status = 'sending', next_attempt_at = ?
-                WHERE rowid IN (SELECT rowid FROM messages WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?
-                                ORDER BY next_attempt_at LIMIT ?)
-                RETURNING *
-                """, arguments: [leaseUntil.millis, now.millis, limit])
-            return rows.compactMap(Self.message)
+            var claimed: [OutboxMessage] = []
+            for status in ["sending", "queued"] where claimed.count < limit {
+                let rows = try Row.fetchAll(db.cachedStatement(sql: """
+                    UPDATE messages SET status = 'sending', next_attempt_at = ?
+                    WHERE rowid IN (SELECT rowid FROM messages WHERE status = ? AND next_attempt_at <= ?
+                                    ORDER BY next_attempt_at LIMIT ?)
+                    RETURNING *
+                    """), arguments: [leaseUntil.millis, status, now.millis, limit - claimed.count])
+                claimed += rows.compactMap(Self.message)
+            }
+            return claimed
         }
     }
 
@@ -149,13 +177,13 @@ extension SQLiteVaultStore {
         try await groupCommit { db in
             try db.cachedStatement(sql: """
                 UPDATE messages SET status = ?, attempts = ?, next_attempt_at = ?, provider_message_id = ?, error_code = ?,
-                    updated_at = ?, payload = ?
+                    updated_at = ?, payload = ?, history = history || ?
                 WHERE workspace_id = ? AND message_id = ? AND (? IS NULL OR status = ?)
                 """).execute(arguments: [message.status.rawValue, message.attempts, message.nextAttemptAt.millis, message.providerMessageID,
                                          message.errorCode, message.updatedAt.millis, message.sealedPayload.map { Data($0) },
+                                         change.map(Self.historyLine) ?? "",
                                          message.workspaceID.rawValue, message.messageID, expected?.rawValue, expected?.rawValue])
             guard db.changesCount == 1 else { return false }
-            if let change { try Self.appendHistory(message, change, db) }
             if let event { try Self.insert(event, db) }
             return true
         }
@@ -178,10 +206,11 @@ extension SQLiteVaultStore {
                 message.status = .cancelled
                 message.sealedPayload = nil
                 message.updatedAt = now
-                try db.execute(sql: "UPDATE messages SET status = 'cancelled', payload = NULL, updated_at = ? WHERE workspace_id = ? AND message_id = ?",
-                               arguments: [now.millis, workspace.rawValue, message.messageID])
                 let change = MessageStatusChange(status: .cancelled, at: now, errorCode: "erased")
-                try Self.appendHistory(message, change, db)
+                try db.execute(sql: """
+                    UPDATE messages SET status = 'cancelled', payload = NULL, updated_at = ?, history = history || ?
+                    WHERE workspace_id = ? AND message_id = ?
+                    """, arguments: [now.millis, Self.historyLine(change), workspace.rawValue, message.messageID])
                 try Self.insert(OutboundEvent.status(of: message, change), db)
             }
             // Payloads of final messages are already gone; these were the last plaintext-bearing copies.

@@ -22,9 +22,13 @@ public struct WorkspaceKeys: Sendable {
 
     /// Opens a customer's wrapped data key.
     public func dataKey(of customer: StoredCustomer) throws -> SymmetricKey {
-        let version = try Envelope.workspaceKeyVersion(ofWrappedDataKey: customer.dataKey)
-        return try Envelope.unwrapDataKey(customer.dataKey, with: key(version: version),
-                                          workspace: customer.workspaceID, customer: customer.customerID)
+        try dataKey(wrapped: customer.dataKey, customer: customer.customerID)
+    }
+
+    /// Opens a wrapped data key of one of this workspace's customers.
+    public func dataKey(wrapped: [UInt8], customer: CustomerID) throws -> SymmetricKey {
+        let version = try Envelope.workspaceKeyVersion(ofWrappedDataKey: wrapped)
+        return try Envelope.unwrapDataKey(wrapped, with: key(version: version), workspace: workspace, customer: customer)
     }
 }
 
@@ -65,11 +69,16 @@ public final class Keyring: Sendable {
 
     /// Opens a customer's data key, reloading once if it was wrapped by a version this node has not seen.
     public func dataKey(of customer: StoredCustomer) async throws -> SymmetricKey {
-        let keys = try await keys(for: customer.workspaceID)
+        try await dataKey(wrapped: customer.dataKey, customer: customer.customerID, workspace: customer.workspaceID)
+    }
+
+    /// Opens a customer's wrapped data key, reloading once if it was wrapped by a version this node has not seen.
+    public func dataKey(wrapped: [UInt8], customer: CustomerID, workspace: WorkspaceID) async throws -> SymmetricKey {
+        let keys = try await keys(for: workspace)
         do {
-            return try keys.dataKey(of: customer)
+            return try keys.dataKey(wrapped: wrapped, customer: customer)
         } catch KeyError.unknownKeyVersion {
-            return try await self.keys(for: customer.workspaceID, reload: true).dataKey(of: customer)
+            return try await self.keys(for: workspace, reload: true).dataKey(wrapped: wrapped, customer: customer)
         }
     }
 

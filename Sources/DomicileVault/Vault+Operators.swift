@@ -41,7 +41,7 @@ extension Vault {
             throw Failure(.attribute, attribute: "password", "passwords need at least \(operatorPolicy.minimumPasswordLength) characters")
         }
         let keys = try await keyring.keys(for: workspace)
-        let id = UUID().uuidString.lowercased()
+        let id = RandomIdentifier.uuid()
         let cost = operatorPolicy.bcryptCost
         let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
         let record = OperatorRecord(

@@ -300,7 +300,7 @@ extension Vault {
             covered = try await setRestricted(type == .restriction, ids, workspace: workspace, actor: actor, requestID: requestID)
         }
         let record = SubjectRequestRecord(
-            id: UUID().uuidString.lowercased(), workspaceID: workspace, type: type.rawValue, status: "completed",
+            id: RandomIdentifier.uuid(), workspaceID: workspace, type: type.rawValue, status: "completed",
             submittedAt: submittedAt, receivedAt: received, completedAt: Date(), identityTypes: identities.map(\.kind.rawValue),
             customerIDs: covered.map(\.rawValue), actorType: actor.type, actorID: actor.id)
         try await store.saveSubjectRequest(record)

@@ -131,7 +131,7 @@ public struct MessageResult: Sendable {
 
 /// What a provider needs to deliver one message: the only place the address is in clear,
 /// and it exists only in memory, between opening the outbox copy and the provider call.
-public struct OutboxPayload: Codable, Sendable {
+public struct OutboxPayload: Sendable, Equatable {
     public var to: String
     public var subject: String?
     public var text: String?
@@ -139,6 +139,53 @@ public struct OutboxPayload: Codable, Sendable {
     public var templateName: String?
     public var templateLanguage: String?
     public var templateParameters: [String]?
+
+    public init(to: String, subject: String? = nil, text: String? = nil, html: String? = nil, templateName: String? = nil,
+                templateLanguage: String? = nil, templateParameters: [String]? = nil) {
+        self.to = to
+        self.subject = subject
+        self.text = text
+        self.html = html
+        self.templateName = templateName
+        self.templateLanguage = templateLanguage
+        self.templateParameters = templateParameters
+    }
+
+    /// The JSON object sealed into the outbox (absent fields are left out).
+    public var json: [UInt8] {
+        var writer = JSONWriter(capacity: 64 + to.utf8.count + (text?.utf8.count ?? 0) + (html?.utf8.count ?? 0))
+        writer.beginObject()
+        writer.key("to")
+        writer.string(to)
+        for (key, value) in [("subject", subject), ("text", text), ("html", html), ("templateName", templateName),
+                             ("templateLanguage", templateLanguage)] {
+            if let value {
+                writer.key(key)
+                writer.string(value)
+            }
+        }
+        if let templateParameters {
+            writer.key("templateParameters")
+            writer.beginArray()
+            for parameter in templateParameters { writer.string(parameter) }
+            writer.endArray()
+        }
+        writer.endObject()
+        return writer.bytes
+    }
+
+    /// Reads what `json` wrote; nil when it is not such an object.
+    public init?(json bytes: some Sequence<UInt8>) {
+        guard case .object(let object)? = try? JSONParser.parse(bytes), case .string(let to)? = object["to"] else { return nil }
+        func string(_ key: String) -> String? {
+            if case .string(let value)? = object[key] { value } else { nil }
+        }
+        self.init(to: to, subject: string("subject"), text: string("text"), html: string("html"),
+                  templateName: string("templateName"), templateLanguage: string("templateLanguage"))
+        if case .array(let parameters)? = object["templateParameters"] {
+            templateParameters = parameters.compactMap { if case .string(let value) = $0 { value } else { nil } }
+        }
+    }
 }
 
 extension Vault {
@@ -253,8 +300,7 @@ extension Vault {
                 results[index] = MessageResult(messageID: request.messageID, accepted: false, reason: .missingVariable, field: name)
                 continue
             }
-            let plaintext = try JSONEncoder().encode(payload)
-            let sealed = try Envelope.seal(.string(String(decoding: plaintext, as: UTF8.self)), with: dataKey, workspace: workspaceID,
+            let sealed = try Envelope.seal(.string(String(decoding: payload.json, as: UTF8.self)), with: dataKey, workspace: workspaceID,
                                            customer: customer.customerID, attribute: Self.outboxAttribute(request.messageID))
             let message = OutboxMessage(workspaceID: workspaceID, messageID: request.messageID, customerID: customer.customerID,
                                         campaignID: request.campaignID, channel: request.channel, nextAttemptAt: now,
@@ -282,13 +328,14 @@ extension Vault {
     /// erased (the key is gone, so the message cannot be sent).
     public func openPayload(of message: OutboxMessage) async throws -> OutboxPayload? {
         guard let sealed = message.sealedPayload,
-              let customer = try await store.customer(message.customerID, workspace: message.workspaceID)
+              let wrapped = try await store.wrappedDataKey(of: message.customerID, workspace: message.workspaceID)
         else { return nil }
-        let dataKey = try await keyring.dataKey(of: customer)
+        let dataKey = try await keyring.dataKey(wrapped: wrapped, customer: message.customerID, workspace: message.workspaceID)
         guard case .string(let json) = try Envelope.open(sealed, with: dataKey, workspace: message.workspaceID,
-                                                          customer: message.customerID, attribute: Self.outboxAttribute(message.messageID))
+                                                          customer: message.customerID, attribute: Self.outboxAttribute(message.messageID)),
+              let payload = OutboxPayload(json: json.utf8)
         else { throw KeyError.malformedCiphertext }
-        return try JSONDecoder().decode(OutboxPayload.self, from: Data(json.utf8))
+        return payload
     }
 
     // MARK: Send keys

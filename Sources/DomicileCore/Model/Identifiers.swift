@@ -1,3 +1,5 @@
+import Foundation
+
 /// A workspace (one brand's tenancy) identifier: 1–64 characters of `A–Z a–z 0–9 _ -`.
 public struct WorkspaceID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public let rawValue: String
@@ -150,5 +152,34 @@ extension StringProtocol {
         guard let start = firstIndex(where: { !$0.isWhitespace }) else { return "" }
         let end = lastIndex(where: { !$0.isWhitespace })!
         return String(self[start...end])
+    }
+}
+
+/// Identifiers for records Domicile creates (events, subject requests, operators).
+public enum RandomIdentifier {
+    /// A time-ordered UUID (version 7, RFC 9562) in lower case: 48 bits of Unix milliseconds,
+    /// then 74 random bits. Time order keeps the primary-key index of a table that receives
+    /// thousands of events a second appending at its end; random (version 4) keys dirtied a
+    /// random index page per row, and each such page is written whole to the WAL at every commit.
+    /// The random bits come from `SystemRandomNumberGenerator` (getrandom): Foundation's `UUID()`
+    /// opens and closes `/dev/urandom` for every identifier on Linux.
+    public static func uuid(now: Date = Date()) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let millis = UInt64(max(0, (now.timeIntervalSince1970 * 1000).rounded(.down)))
+        let random = generator.next() as UInt64
+        let high = (millis << 16) | 0x7000 | (random & 0x0FFF)                      // version 7, rand_a
+        let randomB: UInt64 = generator.next()
+        let low = (randomB & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)  // variant 10, rand_b
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (index, word) in [high, low].enumerated() {
+            for nibble in 0..<16 {
+                let position = index * 16 + nibble
+                if position == 8 || position == 12 || position == 16 || position == 20 { text.append(UInt8(ascii: "-")) }
+                text.append(digits[Int((word >> UInt64(60 - 4 * nibble)) & 0xF)])
+            }
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 }

@@ -206,7 +206,7 @@ public struct OutboundEvent: Sendable, Hashable {
     public var status: MessageStatus?
     public var errorCode: String?
 
-    public init(id: String = UUID().uuidString.lowercased(), workspaceID: WorkspaceID, type: String, customerID: String, at: Date = Date(),
+    public init(id: String = RandomIdentifier.uuid(), workspaceID: WorkspaceID, type: String, customerID: String, at: Date = Date(),
                 messageID: String? = nil, campaignID: String? = nil, channel: Channel? = nil, status: MessageStatus? = nil,
                 errorCode: String? = nil) {
         self.id = id

@@ -116,6 +116,9 @@ public protocol VaultStore: Sendable {
     // MARK: Customers
     func customer(_ id: CustomerID, workspace: WorkspaceID) async throws -> StoredCustomer?
     func customers(_ ids: [CustomerID], workspace: WorkspaceID) async throws -> [CustomerID: StoredCustomer]
+    /// Only the customer's wrapped data key (what opening an outbox copy needs); nil when the
+    /// customer does not exist (erased).
+    func wrappedDataKey(of id: CustomerID, workspace: WorkspaceID) async throws -> [UInt8]?
     /// The customers whose `attribute` has this blind-index digest.
     func customerIDs(attribute: AttributeName, digest: [UInt8], workspace: WorkspaceID) async throws -> [CustomerID]
     /// Customers of a workspace in id order, after `after` (paging), at most `limit`.

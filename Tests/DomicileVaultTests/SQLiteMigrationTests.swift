@@ -1,0 +1,47 @@
+import DomicileCore
+@testable import DomicileSQLite
+import Foundation
+import GRDB
+import Testing
+
+@Suite("SQLite migrations")
+struct SQLiteMigrationTests {
+    /// A database written before the history moved into the message row keeps every message's
+    /// history, in order, with its error codes.
+    @Test func statusHistoryMovesIntoTheMessageRow() async throws {
+        let path = temporaryFolder().appendingPathComponent("domicile.sqlite").path
+        let old = try DatabaseQueue(path: path)
+        try SQLiteVaultStore.migrator.migrate(old, upTo: "4-sending")
+        try await old.write { db in
+            for id in ["m-1", "m-2"] {
+                try db.execute(sql: """
+                    INSERT INTO messages (workspace_id, message_id, customer_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
+                    VALUES ('ws', ?, 'c-1', 'sms', 'sent', 1, 0, 1000, 2000)
+                    """, arguments: [id])
+            }
+            // Inserted out of order: the history is ordered by time.
+            try db.execute(sql: """
+                INSERT INTO message_history (workspace_id, message_id, at, status, error_code) VALUES
+                    ('ws', 'm-1', 3000, 'delivered', NULL), ('ws', 'm-1', 1000, 'queued', NULL), ('ws', 'm-1', 2000, 'sent', '30003')
+                """)
+        }
+        try await old.close()
+
+        let store = try SQLiteVaultStore(path: path)
+        let workspace = WorkspaceID(trusted: "ws")
+        #expect(try await store.messageHistory("m-1", workspace: workspace) == [
+            MessageStatusChange(status: .queued, at: Date(millis: 1000)),
+            MessageStatusChange(status: .sent, at: Date(millis: 2000), errorCode: "30003"),
+            MessageStatusChange(status: .delivered, at: Date(millis: 3000)),
+        ])
+        #expect(try await store.messageHistory("m-2", workspace: workspace).isEmpty)
+        #expect(try await store.messageHistory("unknown", workspace: workspace).isEmpty)
+    }
+
+    /// The history line survives error codes that need escaping.
+    @Test func historyLinesRoundTrip() {
+        let changes = [MessageStatusChange(status: .queued, at: Date(millis: 5)),
+                       MessageStatusChange(status: .failed, at: Date(millis: 7), errorCode: "a\"b\\nc\n")]
+        #expect(SQLiteVaultStore.history(changes.map(SQLiteVaultStore.historyLine).joined()) == changes)
+    }
+}
