@@ -18,7 +18,7 @@ struct SendAuthMiddleware: RouterMiddleware {
     /// Send batches are larger than ingest bodies: up to 1,000 messages.
     static let maximumBody = 4 * 1024 * 1024
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    @concurrent func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
         let refusal = Failure(.unauthorized, "missing, stale or invalid signature: sign the request with the workspace's send key")
         guard let rawWorkspace = context.parameters.get("workspace"), let workspaceID = try? WorkspaceID(validating: rawWorkspace),
               let keyID = request.headers[HTTPField.Name("X-Domicile-Key")!],

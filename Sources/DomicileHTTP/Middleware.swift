@@ -13,7 +13,7 @@ import Logging
 struct RequestLogMiddleware: RouterMiddleware {
     typealias Context = DomicileRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    @concurrent func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         var response: Response
         do {
@@ -45,7 +45,7 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
     let vault: Vault
     let limiter: RateLimiter
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    @concurrent func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
         let authorization = request.headers[.authorization]
         var found: (WorkspaceRecord, Actor)?
         if let authorization, authorization.utf8.count > 6, authorization.utf8.prefix(6).elementsEqual("basic ".utf8, by: Self.caseInsensitive) {

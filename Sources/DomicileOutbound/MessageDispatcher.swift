@@ -170,7 +170,7 @@ public actor MessageDispatcher: Service {
         return claimed.count
     }
 
-    private nonisolated func deliver(_ message: OutboxMessage, provider: (any MessageProvider)?) async {
+    @concurrent private nonisolated func deliver(_ message: OutboxMessage, provider: (any MessageProvider)?) async {
         let outcome: ProviderOutcome
         do {
             guard let payload = try await vault.openPayload(of: message) else {
@@ -206,7 +206,7 @@ public actor MessageDispatcher: Service {
         }
     }
 
-    private nonisolated func retry(_ message: OutboxMessage, code: String, outcome: ProviderOutcome) async {
+    @concurrent private nonisolated func retry(_ message: OutboxMessage, code: String, outcome: ProviderOutcome) async {
         var next = message
         next.attempts += 1
         guard next.attempts < maximumAttempts else {
@@ -229,7 +229,7 @@ public actor MessageDispatcher: Service {
     }
 
     /// Records a status the dispatcher will not retry from, deleting the outbox copy with it.
-    private nonisolated func settle(_ message: OutboxMessage, status: MessageStatus, errorCode: String?) async {
+    @concurrent private nonisolated func settle(_ message: OutboxMessage, status: MessageStatus, errorCode: String?) async {
         var settled = message
         settled.status = status
         settled.errorCode = errorCode
