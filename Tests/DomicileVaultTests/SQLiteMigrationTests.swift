@@ -45,3 +45,36 @@ struct SQLiteMigrationTests {
         #expect(SQLiteVaultStore.history(changes.map(SQLiteVaultStore.historyLine).joined()) == changes)
     }
 }
+
+@Suite("SQLite group commit")
+struct GroupCommitTests {
+    struct Refused: Error {}
+
+    /// Writes that arrive together share a transaction; one that throws fails alone, and the
+    /// others of its group are committed.
+    @Test func aFailingWriteLeavesTheOthersOfItsGroup() async throws {
+        let store = try SQLiteVaultStore(path: temporaryFolder().appendingPathComponent("domicile.sqlite").path)
+        try await store.groupCommit { db in try db.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY)") }
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for n in 1...200 {
+                group.addTask {
+                    do {
+                        try await store.groupCommit { db in
+                            try db.execute(sql: "INSERT INTO t (n) VALUES (?)", arguments: [n])
+                            if n % 10 == 0 { throw Refused() }
+                        }
+                        return (n, true)
+                    } catch {
+                        return (n, false)
+                    }
+                }
+            }
+            var outcomes: [Int: Bool] = [:]
+            for await (n, committed) in group { outcomes[n] = committed }
+            return outcomes
+        }
+        #expect(outcomes.filter { !$0.value }.keys.sorted() == Array(stride(from: 10, through: 200, by: 10)))
+        let stored = try await store.groupCommit { db in try Int.fetchAll(db, sql: "SELECT n FROM t ORDER BY n") }
+        #expect(stored == (1...200).filter { $0 % 10 != 0 })
+    }
+}
