@@ -55,7 +55,9 @@ struct CustomerController {
     /// and neither answer repeats the id.
     static func customerID(_ context: DomicileRequestContext) throws -> CustomerID {
         let encoded = try context.parameters.require("customer_id")
-        guard let id = try? CustomerID(validating: encoded.removingPercentEncoding ?? encoded, allowIdentifying: true) else {
+        // Foundation's percent-decoding was 2% of a read's CPU; most ids have nothing to decode.
+        let decoded = encoded.utf8.contains(UInt8(ascii: "%")) ? encoded.removingPercentEncoding ?? encoded : encoded
+        guard let id = try? CustomerID(validating: decoded, allowIdentifying: true) else {
             throw notFound
         }
         return id

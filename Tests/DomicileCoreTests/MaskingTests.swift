@@ -22,6 +22,21 @@ struct MaskingTests {
         #expect(Masking.mask(value, as: type) == masked)
     }
 
+    /// The byte-level masks of ASCII e-mails and numbers give exactly what the character-level
+    /// ones give, including for malformed values.
+    @Test("ASCII fast paths agree with the character-level masks", arguments: [
+        "john@example.com", "a@mail.example.co.uk", "@example.com", "x@", "x@y", "x@.com", "x@a..b", "plain", "",
+        "first.last+tag@sub.domain.example", "a@b.c", "@", "a@@b.com",
+    ])
+    func emailFastPath(_ text: String) {
+        #expect(Masking.email(text) == Masking.emailByCharacters(text))
+    }
+
+    @Test(arguments: ["+971501234567", "+14155552671", "+1 (202) 555-0123", "12345", "+123456", "", "+", "abc", "+97 1 5 0"])
+    func phoneFastPath(_ text: String) {
+        #expect(Masking.phone(text) == Masking.phoneByCharacters(text))
+    }
+
     @Test("a masked phone hides at least five digits and shows at most seven", arguments: [
         "+12025550123", "+447911123456", "+9665012345678", "+96812345678", "+35312345", "+8613812345678",
     ])

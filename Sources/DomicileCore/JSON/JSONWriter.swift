@@ -88,7 +88,11 @@ public struct JSONWriter: Sendable {
 
     /// An RFC 3339 UTC timestamp, as every date in Domicile's answers.
     public mutating func date(_ value: Date) {
-        string(Timestamp.format(value))
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        Timestamp.append(value, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+        needsComma = true
     }
 
     /// Any JSON value; object keys are sorted, so the same value always gives the same bytes.
