@@ -219,9 +219,10 @@ struct CallbackController {
         guard let report = try? JSONDecoder().decode(SSPStatus.self, from: Data(body)) else {
             throw Failure(.malformedJSON, "callback body is not the private SSP status shape")
         }
+        // 2003: invalid number, the address itself (a bounce); other codes: the message failed.
         let status: MessageStatus = switch report.status {
         case "sms_sent", "sms_delivered": report.statusCode == nil || report.statusCode == 0 ? .delivered : .failed
-        default: .failed
+        default: report.statusCode == 2003 ? .bounced : .failed
         }
         let code = report.statusCode.flatMap { $0 == 0 ? nil : String($0) }
         try await vault.applyProviderStatus(.messageID(report.messageId), status: status, errorCode: code, workspace: workspace)

@@ -137,7 +137,9 @@ struct PrivateSSPProvider: MessageProvider {
             default: nil
             }
             let code = statusCode ?? 9988
-            // 2015 (throttled) and 2000 (no credit) can pass; the others will not.
+            // 2015 (throttled) and 2000 (no credit) can pass; 2003 (invalid number) is the
+            // address itself; the others will not pass either.
+            if code == 2003 { return .bounced(code: "2003") }
             return code == 2015 || code == 2000 ? .transient(code: String(code)) : .permanent(code: String(code))
         }
         return HTTPPost.classify(answer.status, code: "http_\(answer.status)")
@@ -177,8 +179,6 @@ struct TwilioProvider: MessageProvider {
         return fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
     }
 
-    struct Answer: Decodable { var sid: String?; var status: String?; var code: Int? }
-
     func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome {
         let prefix = whatsapp ? "whatsapp:" : ""
         var fields = [("To", prefix + payload.to), ("Body", payload.text ?? "")]
@@ -189,9 +189,14 @@ struct TwilioProvider: MessageProvider {
                                            headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", "Basic \(credentials)")],
                                            body: Array(Self.formEncode(fields).utf8))
         else { return .transient(code: "connection") }
-        let decoded = try? JSONDecoder().decode(Answer.self, from: Data(answer.body))
-        if (200..<300).contains(answer.status), let sid = decoded?.sid { return .accepted(providerMessageID: sid) }
-        return HTTPPost.classify(answer.status, code: decoded?.code.map(String.init) ?? "http_\(answer.status)")
+        // A message resource `{"sid": "SM…", "status": "queued", …}`, or an error
+        // `{"code": 21211, "message": …, "status": 400}` (its `status` is a number there).
+        let decoded = try? JSONParser.parse(answer.body)
+        if (200..<300).contains(answer.status), case .string(let sid)? = decoded?["sid"] { return .accepted(providerMessageID: sid) }
+        let code: Int64? = if case .integer(let value)? = decoded?["code"] { value } else { nil }
+        // 21211: the 'To' number is not a valid phone number; 21614: it is not a mobile number.
+        if let code, [21211, 21614].contains(code) { return .bounced(code: String(code)) }
+        return HTTPPost.classify(answer.status, code: code.map(String.init) ?? "http_\(answer.status)")
     }
 }
 

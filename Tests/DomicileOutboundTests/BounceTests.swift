@@ -129,4 +129,63 @@ struct BounceTests {
             #expect(reported.map { $0["status"] as? String } == ["queued", "sent", expected.rawValue])
         }
     }
+
+    static let refusedSends: [(kind: String, reply: String, status: MessageStatus, code: String)] = [
+        ("twilio", #"{"code":21211,"message":"The 'To' number is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}"#, .bounced, "21211"),
+        ("twilio", #"{"code":21614,"message":"'To' number is not a valid mobile number","more_info":"https://www.twilio.com/docs/errors/21614","status":400}"#, .bounced, "21614"),
+        // Unsubscribed (STOP): about consent, not the address.
+        ("twilio", #"{"code":21610,"message":"Attempt to send to unsubscribed recipient","more_info":"https://www.twilio.com/docs/errors/21610","status":400}"#, .deadLetter, "21610"),
+        ("private_ssp", #"{"status":"sms_rejected","statusCode":2003,"message":"Invalid mobile number"}"#, .bounced, "2003"),
+        ("private_ssp", #"{"status":"sms_rejected","statusCode":2004,"message":"Invalid sender id"}"#, .deadLetter, "2004"),
+    ]
+
+    /// A provider that refuses the send because of the number bounces; other refusals dead-letter.
+    @Test(arguments: refusedSends)
+    func aSendRefusedForTheNumberBounces(kind: String, reply: String, status: MessageStatus, code: String) async throws {
+        let f = try await SendFixture.make()
+        let provider = DoubleLog(replies: [(kind == "twilio" ? .badRequest : .ok, reply)])
+        let events = DoubleLog()
+        try await withDouble({
+            if kind == "twilio" {
+                ProviderDoubles.twilio(provider, accountSID: "AC123", authToken: "tok", router: $0)
+            } else {
+                ProviderDoubles.privateSSP(provider, router: $0)
+            }
+            ProviderDoubles.mainDataCenter(events, router: $0)
+        }) { port in
+            let settings = kind == "twilio"
+                ? ["base_url": "http://127.0.0.1:\(port)", "account_sid": "AC123", "auth_token": "tok", "from": "+15005550006"]
+                : ["url": "http://127.0.0.1:\(port)/sms"]
+            try await f.vault.setProvider(f.workspace, channel: .sms, kind: kind, settings: settings)
+            _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
+            try await sendOne(f, channel: "sms")
+            let message = try #require(try await f.store.message("m-1", workspace: f.workspace))
+            #expect(message.status == status && message.errorCode == code && message.sealedPayload == nil)
+            let reported = try await reportedEvents(f, events)
+            #expect(reported.map { $0["status"] as? String } == ["queued", status.rawValue])
+        }
+    }
+
+    /// The private SSP's later report of an invalid number bounces; other failures stay failed.
+    @Test(arguments: [(2003, MessageStatus.bounced), (2009, .failed)])
+    func privateSSPReportsOfInvalidNumbersBounce(code: Int, expected: MessageStatus) async throws {
+        let f = try await SendFixture.make()
+        let provider = DoubleLog()
+        try await withDouble({ ProviderDoubles.privateSSP(provider, router: $0) }) { port in
+            try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp",
+                                          settings: ["url": "http://127.0.0.1:\(port)/sms", "callback_secret": "cb"])
+            try await sendOne(f, channel: "sms")
+            let body = #"{"version":"1.0","messageId":"m-1","toNumber":"\#(f.markers[1])","status":"sms_failed","statusCode":\#(code)}"#
+            let signature = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data("cb".utf8)))
+                .map { String(format: "%02x", $0) }.joined()
+            try await f.test { client in
+                let answer = try await client.execute(uri: "/v1/callbacks/private_ssp/acme", method: .post,
+                                                      headers: [.contentType: "application/json", HTTPField.Name("X-Signature")!: signature],
+                                                      body: ByteBuffer(string: body))
+                #expect(answer.status == .ok)
+            }
+            let message = try #require(try await f.store.message("m-1", workspace: f.workspace))
+            #expect(message.status == expected && message.errorCode == String(code))
+        }
+    }
 }

@@ -184,13 +184,13 @@ struct SendingTests {
             #expect(try await f.store.message("r", workspace: f.workspace)?.status == .sent)
             #expect(ssp.requests.withLock { $0.count } >= 3)
             // A provider that refuses the message outright: dead-lettered at once, with its code.
-            ssp.replies.withLock { $0 = [(.ok, #"{"status":"sms_rejected","statusCode":2003,"message":"Invalid mobile number"}"#)] }
+            ssp.replies.withLock { $0 = [(.ok, #"{"status":"sms_rejected","statusCode":2004,"message":"Invalid sender id"}"#)] }
             _ = try await f.vault.acceptMessages([.object(["message_id": .string("z"), "customer_id": .string("c-1"), "channel": .string("sms"),
                                                            "content": .object(["text": .string("c")])])],
                                                  workspace: try await f.vault.workspace(f.workspace)!)
             await dispatcher.dispatchOnce()
             let dead = try #require(try await f.store.message("z", workspace: f.workspace))
-            #expect(dead.status == .deadLetter && dead.errorCode == "2003" && dead.sealedPayload == nil)
+            #expect(dead.status == .deadLetter && dead.errorCode == "2004" && dead.sealedPayload == nil)
         }
         // A provider that never answers well: dead-lettered after the maximum attempts.
         let down = DoubleLog(replies: Array(repeating: (.badGateway, "{}"), count: 10))
