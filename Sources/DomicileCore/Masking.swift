@@ -50,22 +50,20 @@ public enum Masking {
 
     /// `phone` for an ASCII number, on bytes; nil when the text is not ASCII.
     static func asciiPhone(_ text: String) -> String? {
-        if text.utf8.allSatisfy({ $0 < 0x80 }) {
-            // Stored numbers are E.164 (ASCII): the same masking, on bytes (grapheme-by-grapheme
-            // string work was most of a masked read's masking time).
-            let digits = text.utf8.filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
-            guard digits.count >= 6 else { return fully }
-            let shown = min(7, digits.count - 5)
-            let tail = min(3, shown / 2)
-            let head = shown - tail
-            var masked: [UInt8] = [UInt8(ascii: "+")]
-            masked.reserveCapacity(digits.count + 1)
-            masked += digits[..<head]
-            masked += repeatElement(UInt8(ascii: "*"), count: digits.count - shown)
-            masked += digits[(digits.count - tail)...]
-            return String(decoding: masked, as: UTF8.self)
-        }
-        return nil
+        // Stored numbers are E.164 (ASCII): the same masking, on bytes (grapheme-by-grapheme
+        // string work was most of a masked read's masking time).
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
+        let digits = text.utf8.filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard digits.count >= 6 else { return fully }
+        let shown = min(7, digits.count - 5)
+        let tail = min(3, shown / 2)
+        let head = shown - tail
+        var masked: [UInt8] = [UInt8(ascii: "+")]
+        masked.reserveCapacity(digits.count + 1)
+        masked += digits[..<head]
+        masked += repeatElement(UInt8(ascii: "*"), count: digits.count - shown)
+        masked += digits[(digits.count - tail)...]
+        return String(decoding: masked, as: UTF8.self)
     }
 
     /// `phone` on characters, for any text.

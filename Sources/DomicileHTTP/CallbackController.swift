@@ -64,7 +64,7 @@ struct CallbackController {
 
     /// Lower-case hex HMAC-SHA256 of the raw body, as WhatsApp and the private SSP sign it.
     static func hexHMAC(_ body: [UInt8], secret: String) -> String {
-        HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))).map { String(format: "%02x", $0) }.joined()
+        HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Array(secret.utf8))).hexEncoded
     }
 
     // MARK: WhatsApp Cloud API subscription: GET ?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…

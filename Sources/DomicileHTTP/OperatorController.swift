@@ -160,7 +160,7 @@ struct AuditController {
             Entry(seq: record.entry.seq, at: record.entry.draft.at, actorType: record.entry.draft.actorType,
                   actorID: record.entry.draft.actorID, action: record.entry.draft.action.rawValue,
                   customerID: record.entry.draft.customerID, attributes: record.entry.draft.attributes, reason: record.reason,
-                  requestID: record.entry.draft.requestID, hash: record.entry.hash.map { String(format: "%02x", $0) }.joined())
+                  requestID: record.entry.draft.requestID, hash: record.entry.hash.hexEncoded)
         }
         return JSONResponse.make(Page(entries: entries, nextAfter: entries.count == filter.limit ? entries.last?.seq : nil))
     }

@@ -56,7 +56,7 @@ public enum EventSignature {
 
     public static func sign(body: [UInt8], timestamp: Int, secret: [UInt8]) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array("\(timestamp).".utf8) + body, using: SymmetricKey(data: secret))
-        return "v1=" + mac.map { String(format: "%02x", $0) }.joined()
+        return "v1=" + mac.hexEncoded
     }
 
     /// Checks a signature and that the timestamp is within `tolerance` of `now`.

@@ -170,15 +170,7 @@ extension EmailAddress {
 
 func randomHex(byteCount: Int) -> String {
     var generator = SystemRandomNumberGenerator()
-    let digits = Array("0123456789abcdef".utf8)
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(byteCount * 2)
-    for _ in 0..<byteCount {
-        let byte = UInt8.random(in: 0...255, using: &generator)
-        bytes.append(digits[Int(byte >> 4)])
-        bytes.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: bytes, as: UTF8.self)
+    return (0..<byteCount).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexEncoded
 }
 
 extension Unicode.Scalar {

@@ -13,7 +13,7 @@ public struct DataAPIKey: Sendable, CustomStringConvertible {
 
     public static func generate() -> DataAPIKey {
         var generator = SystemRandomNumberGenerator()
-        let id = (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let id = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }.hexEncoded
         let secretBytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let encoded = Data(secretBytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

@@ -383,7 +383,7 @@ extension Vault {
     public static func sendSignature(secret: String, timestamp: String, method: String, path: String, body: [UInt8]) -> String {
         let message = Array("\(timestamp)\n\(method)\n\(path)\n".utf8) + body
         return HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.utf8)))
-            .map { String(format: "%02x", $0) }.joined()
+            .hexEncoded
     }
 
     // MARK: Providers

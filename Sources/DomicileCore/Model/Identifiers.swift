@@ -166,20 +166,10 @@ public enum RandomIdentifier {
     public static func uuid(now: Date = Date()) -> String {
         var generator = SystemRandomNumberGenerator()
         let millis = UInt64(max(0, (now.timeIntervalSince1970 * 1000).rounded(.down)))
-        let random = generator.next() as UInt64
-        let high = (millis << 16) | 0x7000 | (random & 0x0FFF)                      // version 7, rand_a
-        let randomB: UInt64 = generator.next()
-        let low = (randomB & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)  // variant 10, rand_b
-        let digits = Array("0123456789abcdef".utf8)
-        var text = [UInt8]()
-        text.reserveCapacity(36)
-        for (index, word) in [high, low].enumerated() {
-            for nibble in 0..<16 {
-                let position = index * 16 + nibble
-                if position == 8 || position == 12 || position == 16 || position == 20 { text.append(UInt8(ascii: "-")) }
-                text.append(digits[Int((word >> UInt64(60 - 4 * nibble)) & 0xF)])
-            }
-        }
-        return String(decoding: text, as: UTF8.self)
+        let high = (millis << 16) | 0x7000 | (generator.next() & 0x0FFF)                     // version 7, rand_a
+        let low = (generator.next() & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)           // variant 10, rand_b
+        let hex = Array((withUnsafeBytes(of: high.bigEndian, Array.init) + withUnsafeBytes(of: low.bigEndian, Array.init)).hexEncoded.utf8)
+        let groups = [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20..<32]]
+        return groups.map { String(decoding: $0, as: UTF8.self) }.joined(separator: "-")
     }
 }
