@@ -1,3 +1,4 @@
+import CLibCrypto
 import Crypto
 import DomicileCore
 import Foundation
@@ -22,8 +23,9 @@ public enum Envelope {
     public static func wrapDataKey(_ dataKey: SymmetricKey, with workspaceKey: SymmetricKey, version: UInt32,
                                    workspace: WorkspaceID, customer: CustomerID) throws -> [UInt8] {
         let aad = associatedData("datakey", [workspace.rawValue, customer.rawValue])
-        let box = try dataKey.withUnsafeBytes { try AES.GCM.seal(Data($0), using: workspaceKey, nonce: RandomBytes.nonce(), authenticating: aad) }
-        return [formatVersion] + bigEndian(version) + Array(box.combined!)
+        var plaintext = dataKey.withUnsafeBytes { Array($0) }
+        defer { wipe(&plaintext) }
+        return try AESGCM(key: workspaceKey).seal(plaintext, authenticating: aad, prefix: [formatVersion] + bigEndian(version))
     }
 
     /// The workspace key version a wrapped data key needs.
@@ -37,8 +39,9 @@ public enum Envelope {
         _ = try workspaceKeyVersion(ofWrappedDataKey: wrapped)
         let aad = associatedData("datakey", [workspace.rawValue, customer.rawValue])
         do {
-            let box = try AES.GCM.SealedBox(combined: wrapped[5...])
-            return SymmetricKey(data: try AES.GCM.open(box, using: workspaceKey, authenticating: aad))
+            var plaintext = try AESGCM(key: workspaceKey).open(wrapped[5...], authenticating: aad)
+            defer { wipe(&plaintext) }
+            return SymmetricKey(data: plaintext)
         } catch {
             throw KeyError.unwrapFailed
         }
@@ -50,11 +53,7 @@ public enum Envelope {
     /// a value copied onto another customer or attribute does not open.
     public static func seal(_ value: AttributeValue, with dataKey: SymmetricKey,
                             workspace: WorkspaceID, customer: CustomerID, attribute: AttributeName) throws -> [UInt8] {
-        let aad = associatedData("value", [workspace.rawValue, customer.rawValue, attribute.rawValue])
-        let box = try AES.GCM.seal(value.plaintext, using: dataKey, nonce: RandomBytes.nonce(), authenticating: aad)
-        var out: [UInt8] = [formatVersion, ValueKind.vault.rawValue]
-        out.append(contentsOf: box.combined!)
-        return out
+        try CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer).seal(value, attribute: attribute)
     }
 
     /// Wraps ciphertext the brand produced with its own key, unread.
@@ -71,17 +70,50 @@ public enum Envelope {
 
     public static func open(_ sealed: [UInt8], with dataKey: SymmetricKey,
                             workspace: WorkspaceID, customer: CustomerID, attribute: AttributeName) throws -> AttributeValue {
-        guard try kind(of: sealed) == .vault else { throw KeyError.malformedCiphertext }
-        let aad = associatedData("value", [workspace.rawValue, customer.rawValue, attribute.rawValue])
-        do {
-            let box = try AES.GCM.SealedBox(combined: sealed[2...])
-            let plaintext = try AES.GCM.open(box, using: dataKey, authenticating: aad)
-            guard let value = AttributeValue(plaintext: plaintext) else { throw KeyError.malformedCiphertext }
-            return value
-        } catch {
-            throw KeyError.unwrapFailed
+        try CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer).open(sealed, attribute: attribute)
+    }
+
+    /// One customer's attribute values under its data key: the key is expanded and the common
+    /// part of the associated data framed once, then reused for each attribute.
+    /// Not for concurrent use (see `AESGCM`).
+    public final class CustomerCipher {
+        private let gcm: AESGCM
+        /// `associatedData("value", [workspace, customer])`; each value appends its attribute.
+        private let associatedPrefix: [UInt8]
+
+        public init(dataKey: SymmetricKey, workspace: WorkspaceID, customer: CustomerID) throws {
+            gcm = try AESGCM(key: dataKey)
+            associatedPrefix = Envelope.associatedData("value", [workspace.rawValue, customer.rawValue])
+        }
+
+        private func associatedData(_ attribute: AttributeName) -> [UInt8] {
+            var aad = associatedPrefix
+            appendComponent(attribute.rawValue, to: &aad)
+            return aad
+        }
+
+        /// `version(1) kind(1)=vault nonce(12) ciphertext tag(16)`, AAD = version | workspace | customer | attribute:
+        /// a value copied onto another customer or attribute does not open.
+        public func seal(_ value: AttributeValue, attribute: AttributeName) throws -> [UInt8] {
+            var plaintext = value.plaintext
+            defer { wipe(&plaintext) }
+            return try gcm.seal(plaintext, authenticating: associatedData(attribute), prefix: Envelope.vaultPrefix)
+        }
+
+        public func open(_ sealed: [UInt8], attribute: AttributeName) throws -> AttributeValue {
+            guard try kind(of: sealed) == .vault else { throw KeyError.malformedCiphertext }
+            do {
+                var plaintext = try gcm.open(sealed[2...], authenticating: associatedData(attribute))
+                defer { wipe(&plaintext) }
+                guard let value = AttributeValue(plaintext: plaintext) else { throw KeyError.malformedCiphertext }
+                return value
+            } catch {
+                throw KeyError.unwrapFailed
+            }
         }
     }
+
+    static let vaultPrefix: [UInt8] = [formatVersion, ValueKind.vault.rawValue]
 
     // MARK: Helpers
 
@@ -93,13 +125,23 @@ public enum Envelope {
         out.append(contentsOf: purpose.utf8)
         out.append(0)
         out.append(formatVersion)
-        for component in components {
-            let count = component.utf8.count
-            out.append(UInt8(truncatingIfNeeded: count >> 8))
-            out.append(UInt8(truncatingIfNeeded: count))
-            out.append(contentsOf: component.utf8)
-        }
+        for component in components { appendComponent(component, to: &out) }
         return out
+    }
+
+    static func appendComponent(_ component: String, to out: inout [UInt8]) {
+        let count = component.utf8.count
+        out.append(UInt8(truncatingIfNeeded: count >> 8))
+        out.append(UInt8(truncatingIfNeeded: count))
+        out.append(contentsOf: component.utf8)
+    }
+
+    /// Overwrites plaintext before its memory is released.
+    static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            OPENSSL_cleanse(base, raw.count)  // a store the optimiser cannot drop
+        }
     }
 
     static func bigEndian<T: FixedWidthInteger>(_ value: T) -> [UInt8] {
@@ -109,20 +151,28 @@ public enum Envelope {
 
 /// Keyed digests of normalised values, so lookups by e-mail or phone work without storing either.
 public struct BlindIndex: Sendable {
-    private let key: SymmetricKey
+    /// HMAC-SHA256 with the key already absorbed; each digest continues a copy of it.
+    private let keyed: HMAC<SHA256>
 
     /// Derives the workspace's blind-index key from its first workspace key, with its own label, so
     /// the index survives workspace key rotation and no digest can be computed without the vault.
     public init(workspaceKey: SymmetricKey, workspace: WorkspaceID) {
-        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.blind-index.v1".utf8),
-                                     info: Array(workspace.rawValue.utf8), outputByteCount: 32)
+        let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.blind-index.v1".utf8),
+                                         info: Array(workspace.rawValue.utf8), outputByteCount: 32)
+        keyed = HMAC<SHA256>(key: key)
     }
 
-    /// HMAC-SHA256 over the attribute name and the normalised value.
+    /// HMAC-SHA256 over the attribute name, a zero byte and the normalised value.
     public func digest(_ value: AttributeValue, attribute: AttributeName) -> [UInt8] {
-        var message = Array(attribute.rawValue.utf8)
-        message.append(0)
-        message.append(contentsOf: value.plaintext)
-        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+        var mac = keyed
+        var name = attribute.rawValue
+        name.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
+        mac.update(data: Self.separator)
+        var plaintext = value.plaintext
+        defer { Envelope.wipe(&plaintext) }
+        mac.update(data: plaintext)
+        return Array(mac.finalize())
     }
+
+    private static let separator: [UInt8] = [0]
 }

@@ -16,14 +16,25 @@ enum RandomBytes {
     private static let buffer = Mutex<(bytes: [UInt8], next: Int)>(([], refill))
 
     static func take(_ count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+            fill(UnsafeMutableRawBufferPointer(out))
+            initialized = count
+        }
+    }
+
+    /// Fills `destination` with bytes no other caller gets.
+    static func fill(_ destination: UnsafeMutableRawBufferPointer) {
+        let count = destination.count
         precondition(count <= refill)
-        return buffer.withLock { state in
+        buffer.withLock { state in
             if state.next + count > state.bytes.count {
                 state.bytes = fresh()
                 state.next = 0
             }
-            defer { state.next += count }
-            return Array(state.bytes[state.next..<state.next + count])
+            state.bytes.withUnsafeBytes { source in
+                destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[state.next..<state.next + count]))
+            }
+            state.next += count
         }
     }
 

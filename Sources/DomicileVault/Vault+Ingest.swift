@@ -130,8 +130,9 @@ struct CustomerSealer: Sendable {
             attributes[name.rawValue] = nil
             index[name.rawValue] = nil
         }
+        let cipher = try Envelope.CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer)
         for (name, value) in upsert.set {
-            attributes[name.rawValue] = try Envelope.seal(value, with: dataKey, workspace: workspace, customer: customer, attribute: name)
+            attributes[name.rawValue] = try cipher.seal(value, attribute: name)
             index[name.rawValue] = schema[name]?.indexed == true ? keys.blindIndex.digest(value, attribute: name) : nil
         }
         return .write(StoredCustomer(

@@ -57,7 +57,7 @@ extension Vault {
     }
 
     func view(of stored: StoredCustomer, schema: PIISchema, reveal: Bool) async throws -> CustomerView {
-        var dataKey: SymmetricKey?
+        var cipher: Envelope.CustomerCipher?
         var shown: [String: JSONValue] = [:]
         shown.reserveCapacity(stored.attributes.count)
         for (rawName, sealed) in stored.attributes {
@@ -73,9 +73,11 @@ extension Vault {
                 shown[rawName] = .string(Masking.fully)
                 continue
             }
-            if dataKey == nil { dataKey = try await keyring.dataKey(of: stored) }
-            let value = try Envelope.open(sealed, with: dataKey!, workspace: stored.workspaceID,
-                                          customer: stored.customerID, attribute: name)
+            if cipher == nil {
+                cipher = try Envelope.CustomerCipher(dataKey: try await keyring.dataKey(of: stored),
+                                                     workspace: stored.workspaceID, customer: stored.customerID)
+            }
+            let value = try cipher!.open(sealed, attribute: name)
             shown[rawName] = reveal || !definition.pii ? value.json : .string(Masking.mask(value, as: definition.type))
         }
         return CustomerView(customerID: stored.customerID, attributes: shown, restricted: stored.restricted,

@@ -254,11 +254,11 @@ extension Vault {
                 refuse(.invalidTemplate, field: error.attribute)
                 continue
             }
-            let dataKey = try keys.dataKey(of: customer)
+            let cipher = try Envelope.CustomerCipher(dataKey: keys.dataKey(of: customer), workspace: workspaceID,
+                                                     customer: customer.customerID)
             var attributes: [String: AttributeValue] = [:]
             for (name, sealed) in customer.attributes where try needed.contains(name) && Envelope.kind(of: sealed) == .vault {
-                attributes[name] = try Envelope.open(sealed, with: dataKey, workspace: workspaceID, customer: customer.customerID,
-                                                     attribute: AttributeName(trusted: name))
+                attributes[name] = try cipher.open(sealed, attribute: AttributeName(trusted: name))
             }
             guard case .string(let address)? = attributes[request.channel.contactAttribute.rawValue] else {
                 refuse(.noContactForChannel)
@@ -300,8 +300,8 @@ extension Vault {
                 results[index] = MessageResult(messageID: request.messageID, accepted: false, reason: .missingVariable, field: name)
                 continue
             }
-            let sealed = try Envelope.seal(.string(String(decoding: payload.json, as: UTF8.self)), with: dataKey, workspace: workspaceID,
-                                           customer: customer.customerID, attribute: Self.outboxAttribute(request.messageID))
+            let sealed = try cipher.seal(.string(String(decoding: payload.json, as: UTF8.self)),
+                                         attribute: Self.outboxAttribute(request.messageID))
             let message = OutboxMessage(workspaceID: workspaceID, messageID: request.messageID, customerID: customer.customerID,
                                         campaignID: request.campaignID, channel: request.channel, nextAttemptAt: now,
                                         segments: sms?.segments, encoding: sms?.encoding.rawValue, createdAt: now, updatedAt: now,

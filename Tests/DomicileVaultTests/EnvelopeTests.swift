@@ -81,6 +81,57 @@ struct EnvelopeTests {
         }
     }
 
+    // The cipher moved from swift-crypto's AES.GCM to OpenSSL's EVP interface: what either one
+    // sealed must open with the other, or databases written before the change would not open.
+    @Test func valuesAreSwiftCryptoCombinedBoxesBothWays() throws {
+        let aad = Envelope.associatedData("value", [workspace.rawValue, customer.rawValue, email.rawValue])
+        let value = AttributeValue.string("jane@example.com")
+        let sealed = try Envelope.seal(value, with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        #expect(Array(sealed.prefix(2)) == [1, Envelope.ValueKind.vault.rawValue])
+        let box = try AES.GCM.SealedBox(combined: sealed.dropFirst(2))
+        #expect(try Array(AES.GCM.open(box, using: dataKey, authenticating: aad)) == value.plaintext)
+
+        let earlier = try AES.GCM.seal(value.plaintext, using: dataKey, authenticating: aad)
+        let stored = [1, Envelope.ValueKind.vault.rawValue] + Array(earlier.combined!)
+        #expect(try Envelope.open(stored, with: dataKey, workspace: workspace, customer: customer, attribute: email) == value)
+    }
+
+    @Test func wrappedDataKeysAreSwiftCryptoCombinedBoxesBothWays() throws {
+        let workspaceKey = SymmetricKey(size: .bits256)
+        let aad = Envelope.associatedData("datakey", [workspace.rawValue, customer.rawValue])
+        let wrapped = try Envelope.wrapDataKey(dataKey, with: workspaceKey, version: 3, workspace: workspace, customer: customer)
+        let box = try AES.GCM.SealedBox(combined: wrapped.dropFirst(5))
+        #expect(SymmetricKey(data: try AES.GCM.open(box, using: workspaceKey, authenticating: aad)) == dataKey)
+
+        let earlier = try dataKey.withUnsafeBytes { try AES.GCM.seal(Data($0), using: workspaceKey, authenticating: aad) }
+        let stored = [1, 0, 0, 0, 3] + Array(earlier.combined!)
+        #expect(try Envelope.unwrapDataKey(stored, with: workspaceKey, workspace: workspace, customer: customer) == dataKey)
+    }
+
+    @Test func oneCustomerCipherSealsAndOpensManyValuesInAnyOrder() throws {
+        let cipher = try Envelope.CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer)
+        let values: [(AttributeName, AttributeValue)] = (0..<12).map { n in
+            (AttributeName(trusted: "attribute_\(n)"), n % 3 == 0 ? .integer(Int64(n)) : .string(String(repeating: "v", count: n * 7)))
+        }
+        let sealed = try values.map { try cipher.seal($0.1, attribute: $0.0) }
+        // A failed open (wrong attribute) leaves the cipher usable for the next value.
+        #expect(throws: KeyError.self) { try cipher.open(sealed[0], attribute: values[1].0) }
+        for index in sealed.indices.reversed() {
+            #expect(try cipher.open(sealed[index], attribute: values[index].0) == values[index].1)
+            #expect(try Envelope.open(sealed[index], with: dataKey, workspace: workspace, customer: customer,
+                                      attribute: values[index].0) == values[index].1)
+        }
+    }
+
+    @Test func truncatedCiphertextIsRefused() throws {
+        let sealed = try Envelope.seal(.string("x"), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+        for length in [0, 1, 2, 13, 2 + 12 + 15, sealed.count - 1] {
+            #expect(throws: KeyError.self) {
+                try Envelope.open(Array(sealed.prefix(length)), with: dataKey, workspace: workspace, customer: customer, attribute: email)
+            }
+        }
+    }
+
     @Test func clientSealedValuesAreKeptOpaque() throws {
         let sealed = Envelope.clientSealed([9, 9, 9])
         #expect(try Envelope.kind(of: sealed) == .client)
@@ -107,6 +158,20 @@ struct BlindIndexTests {
         #expect(index.digest(value, attribute: email) != otherWorkspace.digest(value, attribute: email))
         let otherKey = BlindIndex(workspaceKey: SymmetricKey(size: .bits256), workspace: workspace)
         #expect(index.digest(value, attribute: email) != otherKey.digest(value, attribute: email))
+    }
+
+    // Digests are continued from a keyed HMAC state now; stored indexes must still match.
+    @Test func digestIsHMACOfNameZeroAndValue() {
+        let index = BlindIndex(workspaceKey: key, workspace: workspace)
+        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: Array("domicile.blind-index.v1".utf8),
+                                             info: Array(workspace.rawValue.utf8), outputByteCount: 32)
+        for (name, value) in [("email", AttributeValue.string("jane@example.com")), ("mobile", .string("+971501234567")),
+                              ("loyalty_no", .integer(42)), ("vip", .bool(true))] {
+            let expected = HMAC<SHA256>.authenticationCode(for: Array(name.utf8) + [0] + value.plaintext, using: derived)
+            #expect(index.digest(value, attribute: AttributeName(trusted: name)) == Array(expected))
+            // Twice: the keyed state is copied, not consumed.
+            #expect(index.digest(value, attribute: AttributeName(trusted: name)) == Array(expected))
+        }
     }
 }
 
