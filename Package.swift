@@ -69,6 +69,8 @@ let package = Package(
             dependencies: [
                 "DomicileCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API under GRDB, for the hot statements (see RawStatement).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

@@ -534,24 +534,44 @@ public final class SQLiteVaultStore: VaultStore {
     // MARK: Audit log
 
     static func appendAudit(_ drafts: [AuditDraft], workspace: WorkspaceID, _ db: Database) throws {
-        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_heads WHERE workspace_id = ?"),
-                                    arguments: [workspace.rawValue])
-        var seq: Int64 = head?["seq"] ?? 0
-        var previous = head.map { [UInt8]($0["hash"] as Data) } ?? AuditEntry.genesis
+        var seq: Int64 = 0
+        var previous = AuditEntry.genesis
+        do {
+            var head = try RawStatement(db, "SELECT seq, hash FROM audit_heads WHERE workspace_id = ?")
+            try head.bind(workspace.rawValue)
+            if try head.step() {
+                seq = head.int64(0)
+                previous = head.blob(1)
+            }
+        }
         for draft in drafts {
             seq += 1
             let entry = AuditEntry.link(draft, workspace: workspace, seq: seq, previous: previous)
-            try db.cachedStatement(sql: """
+            var insert = try RawStatement(db, """
                 INSERT INTO audit_log (workspace_id, seq, at, actor_type, actor_id, action, customer_id, attributes, sealed_reason,
                                        request_id, previous_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [workspace.rawValue, seq, draft.at.millis, draft.actorType, draft.actorID, draft.action.rawValue,
-                                         draft.customerID, draft.attributes.joined(separator: ","), draft.sealedReason.map { Data($0) },
-                                         draft.requestID, Data(previous), Data(entry.hash)])
+                """)
+            try insert.bind(workspace.rawValue)
+            try insert.bind(seq)
+            try insert.bind(draft.at.millis)
+            try insert.bind(draft.actorType)
+            try insert.bind(draft.actorID)
+            try insert.bind(draft.action.rawValue)
+            try insert.bind(draft.customerID)
+            try insert.bind(draft.attributes.joined(separator: ","))
+            try insert.bind(draft.sealedReason)
+            try insert.bind(draft.requestID)
+            try insert.bind(previous)
+            try insert.bind(entry.hash)
+            try insert.run()
             previous = entry.hash
         }
-        try db.cachedStatement(sql: "INSERT OR REPLACE INTO audit_heads (workspace_id, seq, hash) VALUES (?, ?, ?)")
-            .execute(arguments: [workspace.rawValue, seq, Data(previous)])
+        var heads = try RawStatement(db, "INSERT OR REPLACE INTO audit_heads (workspace_id, seq, hash) VALUES (?, ?, ?)")
+        try heads.bind(workspace.rawValue)
+        try heads.bind(seq)
+        try heads.bind(previous)
+        try heads.run()
     }
 
     public func auditEntries(workspace: WorkspaceID, filter: AuditFilter) async throws -> [AuditEntry] {
@@ -667,19 +687,37 @@ public final class SQLiteVaultStore: VaultStore {
     static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, _ db: Database) throws -> Bool {
         let customer = prepared.row
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
-        let attributes = Data(SealedMapCodec.encode(customer.attributes)), index = Data(SealedMapCodec.encode(customer.blindIndex))
+        let attributes = SealedMapCodec.encode(customer.attributes), index = SealedMapCodec.encode(customer.blindIndex)
         if let assumed = prepared.assumed {
-            try db.cachedStatement(sql: """
+            var statement = try RawStatement(db, """
                 UPDATE customers SET data_key = ?, attributes = ?, blind_index = ?, restricted = ?, updated_at = ?, revision = ?
                 WHERE workspace_id = ? AND customer_id = ? AND revision = ?
-                """).execute(arguments: [Data(customer.dataKey), attributes, index, customer.restricted, customer.updatedAt.millis,
-                                         customer.revision, ws, id, assumed.revision])
+                """)
+            try statement.bind(customer.dataKey)
+            try statement.bind(attributes)
+            try statement.bind(index)
+            try statement.bind(customer.restricted)
+            try statement.bind(customer.updatedAt.millis)
+            try statement.bind(customer.revision)
+            try statement.bind(ws)
+            try statement.bind(id)
+            try statement.bind(assumed.revision)
+            try statement.run()
         } else {
-            try db.cachedStatement(sql: """
+            var statement = try RawStatement(db, """
                 INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, customer_id) DO NOTHING
-                """).execute(arguments: [ws, id, Data(customer.dataKey), attributes, index, customer.restricted,
-                                         customer.createdAt.millis, customer.updatedAt.millis, customer.revision])
+                """)
+            try statement.bind(ws)
+            try statement.bind(id)
+            try statement.bind(customer.dataKey)
+            try statement.bind(attributes)
+            try statement.bind(index)
+            try statement.bind(customer.restricted)
+            try statement.bind(customer.createdAt.millis)
+            try statement.bind(customer.updatedAt.millis)
+            try statement.bind(customer.revision)
+            try statement.run()
         }
         guard db.changesCount == 1 else { return false }
         try writeIndex(customer, replacing: prepared.assumed, db)
@@ -705,31 +743,43 @@ public final class SQLiteVaultStore: VaultStore {
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         let old = current?.blindIndex ?? [:]
         for (attribute, digest) in old where customer.blindIndex[attribute] != digest {
-            try db.cachedStatement(sql: "DELETE FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? AND customer_id = ?")
-                .execute(arguments: [ws, attribute, Data(digest), id])
+            try indexEntry("DELETE FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? AND customer_id = ?",
+                           ws, attribute, digest, id, db)
         }
         for (attribute, digest) in customer.blindIndex where old[attribute] != digest {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)")
-                .execute(arguments: [ws, attribute, Data(digest), id])
+            try indexEntry("INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)",
+                           ws, attribute, digest, id, db)
         }
+    }
+
+    private static func indexEntry(_ sql: String, _ workspace: String, _ attribute: String, _ digest: [UInt8], _ customer: String,
+                                   _ db: Database) throws {
+        var statement = try RawStatement(db, sql)
+        try statement.bind(workspace)
+        try statement.bind(attribute)
+        try statement.bind(digest)
+        try statement.bind(customer)
+        try statement.run()
     }
 
     // MARK: Row mapping
 
     static func fetchCustomer(_ id: CustomerID, workspace: WorkspaceID, _ db: Database) throws -> StoredCustomer? {
-        let statement = try db.cachedStatement(sql: """
+        var statement = try RawStatement(db, """
             SELECT data_key, attributes, blind_index, restricted, created_at, updated_at, revision
             FROM customers WHERE workspace_id = ? AND customer_id = ?
             """)
-        statement.setUncheckedArguments([workspace.rawValue, id.rawValue])
-        guard let row = try Row.fetchOne(statement) else { return nil }
+        try statement.bind(workspace.rawValue)
+        try statement.bind(id.rawValue)
+        guard try statement.step() else { return nil }
         // By position: the columns are the ones selected above.
         return StoredCustomer(
             workspaceID: workspace, customerID: id,
-            dataKey: [UInt8](row[0] as Data),
-            attributes: try SealedMapCodec.decode([UInt8](row[1] as Data)),
-            blindIndex: try SealedMapCodec.decode([UInt8](row[2] as Data)),
-            restricted: row[3], createdAt: Date(millis: row[4]), updatedAt: Date(millis: row[5]), revision: row[6])
+            dataKey: statement.blob(0),
+            attributes: try SealedMapCodec.decode(statement.blob(1)),
+            blindIndex: try SealedMapCodec.decode(statement.blob(2)),
+            restricted: statement.int64(3) != 0, createdAt: Date(millis: statement.int64(4)), updatedAt: Date(millis: statement.int64(5)),
+            revision: statement.int64(6))
     }
 
     static func workspace(_ row: Row) -> WorkspaceRecord {

@@ -70,15 +70,24 @@ public struct AuditEntry: Sendable, Hashable {
     }
 
     static func digest(_ draft: AuditDraft, workspace: WorkspaceID, seq: Int64, previous: [UInt8]) -> [UInt8] {
-        // The fields are framed into one buffer and hashed at once: an `update` per field cost
-        // more than the hashing.
+        // Each field is `length(u32, big endian) bytes`; an optional text is `0` when absent and
+        // `1 utf8` when present. The fields are framed into one buffer and hashed at once (an
+        // `update` per field cost more than the hashing), without a buffer per field.
         var framed: [UInt8] = []
-        framed.reserveCapacity(256)
-        func field(_ bytes: [UInt8]) {
-            withUnsafeBytes(of: UInt32(bytes.count).bigEndian) { framed += $0 }
-            framed += bytes
+        framed.reserveCapacity(192 + previous.count + workspace.rawValue.utf8.count + (draft.sealedReason?.count ?? 0))
+        func length(_ count: Int) {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: count).bigEndian) { framed.append(contentsOf: $0) }
         }
-        func field(_ text: String?) { field(text.map { [1] + Array($0.utf8) } ?? [0]) }
+        func field(_ bytes: [UInt8]) {
+            length(bytes.count)
+            framed.append(contentsOf: bytes)
+        }
+        func field(_ text: String?) {
+            guard let text else { length(1); framed.append(0); return }
+            length(1 + text.utf8.count)
+            framed.append(1)
+            framed.append(contentsOf: text.utf8)
+        }
         field(previous)
         field(workspace.rawValue)
         field(String(seq))
@@ -87,8 +96,21 @@ public struct AuditEntry: Sendable, Hashable {
         field(draft.actorID)
         field(draft.action.rawValue)
         field(draft.customerID)
-        field(draft.attributes.joined(separator: "\u{0}"))
-        field(draft.sealedReason.map { [1] + $0 } ?? [0])
+        // The attribute names joined by a zero byte.
+        length(1 + draft.attributes.reduce(0) { $0 + $1.utf8.count } + max(0, draft.attributes.count - 1))
+        framed.append(1)
+        for (position, name) in draft.attributes.enumerated() {
+            if position > 0 { framed.append(0) }
+            framed.append(contentsOf: name.utf8)
+        }
+        if let reason = draft.sealedReason {
+            length(1 + reason.count)
+            framed.append(1)
+            framed.append(contentsOf: reason)
+        } else {
+            length(1)
+            framed.append(0)
+        }
         field(draft.requestID)
         return Array(SHA256.hash(data: framed))
     }
