@@ -896,10 +896,15 @@ final class GroupCommitter: Sendable {
     /// per write, so that only the failing write fails. A write's work only touches the database,
     /// so running it twice after a rollback is safe.
     private static func commit(_ group: [Pending], _ db: Database) {
-        if group.count > 1, let values = try? commitTogether(group, db) {
+        do {
+            let values = try commitTogether(group, db)
             for (waiter, value) in zip(group, values) { waiter.continuation.resume(returning: value) }
             return
-        }
+        } catch where group.count == 1 {
+            // A write alone: its error is its own, there is nothing to keep apart.
+            group[0].continuation.resume(throwing: error)
+            return
+        } catch {}
         var results: [Result<any Sendable, any Error>] = []
         results.reserveCapacity(group.count)
         do {
