@@ -151,27 +151,26 @@ public enum Envelope {
 
 /// Keyed digests of normalised values, so lookups by e-mail or phone work without storing either.
 public struct BlindIndex: Sendable {
-    /// HMAC-SHA256 with the key already absorbed; each digest continues a copy of it.
-    private let keyed: HMAC<SHA256>
+    private let mac: HMACSHA256
 
     /// Derives the workspace's blind-index key from its first workspace key, with its own label, so
     /// the index survives workspace key rotation and no digest can be computed without the vault.
     public init(workspaceKey: SymmetricKey, workspace: WorkspaceID) {
         let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.blind-index.v1".utf8),
                                          info: Array(workspace.rawValue.utf8), outputByteCount: 32)
-        keyed = HMAC<SHA256>(key: key)
+        mac = HMACSHA256(key: key)
     }
 
     /// HMAC-SHA256 over the attribute name, a zero byte and the normalised value.
     public func digest(_ value: AttributeValue, attribute: AttributeName) -> [UInt8] {
-        var mac = keyed
-        var name = attribute.rawValue
-        name.withUTF8 { mac.update(data: UnsafeRawBufferPointer($0)) }
-        mac.update(data: Self.separator)
         var plaintext = value.plaintext
         defer { Envelope.wipe(&plaintext) }
-        mac.update(data: plaintext)
-        return Array(mac.finalize())
+        var name = attribute.rawValue
+        return mac.authenticationCode { update in
+            name.withUTF8 { update(UnsafeRawBufferPointer($0)) }
+            Self.separator.withUnsafeBytes { update($0) }
+            plaintext.withUnsafeBytes { update($0) }
+        }
     }
 
     private static let separator: [UInt8] = [0]

@@ -107,10 +107,14 @@ struct CustomerSealer: Sendable {
             return .refuse(Failure(.forbidden, attribute: "customer_id",
                                    "processing of this customer is restricted; new data is refused until the restriction is lifted"))
         }
-        do {
-            try upsert.checkPIILimit(keeping: current?.attributes.keys ?? [:].keys, schema: schema)
-        } catch {
-            return .refuse(error)
+        // A new customer's count was checked when the element was parsed, against the same
+        // definitions; only existing attributes can change it here.
+        if let current {
+            do {
+                try upsert.checkPIILimit(keeping: current.attributes.keys, schema: schema)
+            } catch {
+                return .refuse(error)
+            }
         }
         let workspace = keys.workspace
         let customer = upsert.customerID
@@ -125,6 +129,7 @@ struct CustomerSealer: Sendable {
                                                       workspace: workspace, customer: customer)
         }
         var attributes = current?.attributes ?? [:]
+        attributes.reserveCapacity(attributes.count + upsert.set.count)
         var index = current?.blindIndex ?? [:]
         for name in upsert.remove {
             attributes[name.rawValue] = nil
@@ -133,7 +138,12 @@ struct CustomerSealer: Sendable {
         let cipher = try Envelope.CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer)
         for (name, value) in upsert.set {
             attributes[name.rawValue] = try cipher.seal(value, attribute: name)
-            index[name.rawValue] = schema[name]?.indexed == true ? keys.blindIndex.digest(value, attribute: name) : nil
+            if schema[name]?.indexed == true {
+                index[name.rawValue] = keys.blindIndex.digest(value, attribute: name)
+            } else if !index.isEmpty {
+                // An attribute whose definition is no longer indexed loses its digest.
+                index[name.rawValue] = nil
+            }
         }
         return .write(StoredCustomer(
             workspaceID: workspace, customerID: customer, dataKey: wrappedDataKey,

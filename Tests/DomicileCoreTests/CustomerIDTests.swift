@@ -5,7 +5,9 @@ import Testing
 struct CustomerIDTests {
     @Test("placeholders are refused whatever their case", arguments: [
         "unknown", "Guest", "NULL", "none", "na", "N/A", "0", "1", "2", "-1", "-2", "true", "False",
-        "id", "customer_id", "uid", "userid", "user_id", "empty", "undefined",
+        "id", "customer_id", "uid", "userid", "user_id", "empty", "undefined", "Customer_ID", "NaN", "Nil",
+        // Kelvin sign: not ASCII, and lower-cases to "unknown".
+        "UN\u{212A}NOWN",
     ])
     func placeholders(_ raw: String) {
         #expect(throws: Failure.self) { try CustomerID(validating: raw) }
@@ -16,7 +18,7 @@ struct CustomerIDTests {
     }
 
     @Test("ids that identify a person are refused unless the workspace allows them", arguments: [
-        "jane.doe@example.com", "+971501234567", "00971501234567", "+14155552671",
+        "jane.doe@example.com", "+971501234567", "00971501234567", "+14155552671", "Jane.Doe@Example.COM",
     ])
     func identifying(_ raw: String) throws {
         #expect(throws: Failure.self) { try CustomerID(validating: raw) }
@@ -25,13 +27,15 @@ struct CustomerIDTests {
 
     @Test("ordinary ids are accepted", arguments: [
         "c-1", "3", "10023", "9715012345", "b2f5ff47-4361-4b9e-a4b5-1b1b3c5f7d9e", "user:42", "ÄÖÜ-42",
+        "a b", "user@", "@handle", "nulls", "unknown-42", "customer_idx",
     ])
     func accepted(_ raw: String) throws {
         #expect(try CustomerID(validating: raw).rawValue == raw)
     }
 
     @Test("empty, padded, oversized and control-character ids are refused", arguments: [
-        "", "   ", " c-1", "c-1 ", String(repeating: "x", count: 256), "c\u{0}1", "c\n1",
+        "", "   ", " c-1", "c-1 ", String(repeating: "x", count: 256), "c\u{0}1", "c\n1", "\tc-1", "c-1\u{7F}",
+        "\u{A0}c-1", "c-1\u{2003}", String(repeating: "é", count: 256), "c\u{85}1",
     ])
     func malformed(_ raw: String) {
         #expect(throws: Failure.self) { try CustomerID(validating: raw) }
@@ -44,12 +48,13 @@ struct CustomerIDTests {
 
 @Suite("Attribute names")
 struct AttributeNameTests {
-    @Test("valid names", arguments: ["email", "first_name", "_plan", "Tier2", String(repeating: "a", count: 64)])
+    @Test("valid names", arguments: ["email", "first_name", "_plan", "Tier2", String(repeating: "a", count: 64),
+                                     "moe", "moex", "mo_e", "ids", "idx", "_idx", "customer_ids", "customerid", "xmoe_"])
     func valid(_ raw: String) throws {
         #expect(try AttributeName(validating: raw).rawValue == raw)
     }
 
-    @Test("reserved names", arguments: ["moe_user", "MOE_x", "id", "_id", "ID", "customer_id"])
+    @Test("reserved names", arguments: ["moe_user", "MOE_x", "Moe_", "moe_", "id", "_id", "ID", "Id", "customer_id", "Customer_ID", "_ID"])
     func reserved(_ raw: String) {
         #expect(throws: Failure.self) { try AttributeName(validating: raw) }
     }

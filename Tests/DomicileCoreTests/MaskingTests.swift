@@ -141,6 +141,34 @@ struct CustomerUpsertTests {
             try upsert.checkPIILimit(keeping: ["extra"], schema: schema)
         }
     }
+
+    /// The count after a merge is (existing − removed) ∪ set, PII only; unknown names count.
+    @Test func mergedCountKeepsReplacesAndRemoves() throws {
+        var schema = PIISchema()
+        for i in 0..<30 { schema.set(AttributeDefinition(name: AttributeName(trusted: "p\(i)"), type: .text)) }
+        schema.set(AttributeDefinition(name: AttributeName(trusted: "plan"), type: .text, pii: false))
+        func upsert(set: [String], remove: [String] = []) -> CustomerUpsert {
+            CustomerUpsert(customerID: CustomerID(trusted: "c"), updateExistingOnly: false,
+                           set: Dictionary(uniqueKeysWithValues: set.map { (AttributeName(trusted: $0), AttributeValue.string("v")) }),
+                           remove: Set(remove.map(AttributeName.init(trusted:))))
+        }
+        let existing = (0..<15).map { "p\($0)" } + ["plan"]
+        // 15 + 5 new = 20: allowed; 15 + 6 new = 21: refused.
+        try upsert(set: (15..<20).map { "p\($0)" }).checkPIILimit(keeping: existing, schema: schema)
+        #expect(throws: Failure.self) { try upsert(set: (15..<21).map { "p\($0)" }).checkPIILimit(keeping: existing, schema: schema) }
+        // Replacing existing attributes does not count them twice.
+        try upsert(set: (0..<15).map { "p\($0)" } + (15..<20).map { "p\($0)" }).checkPIILimit(keeping: existing, schema: schema)
+        // Two removed make room for two more.
+        try upsert(set: (15..<22).map { "p\($0)" }, remove: ["p0", "p1"]).checkPIILimit(keeping: existing, schema: schema)
+        #expect(throws: Failure.self) {
+            try upsert(set: (15..<22).map { "p\($0)" }, remove: ["p0"]).checkPIILimit(keeping: existing, schema: schema)
+        }
+        // A name the schema does not know yet counts as PII; a non-PII one does not count.
+        #expect(throws: Failure.self) {
+            try upsert(set: (15..<20).map { "p\($0)" } + ["brand_new"]).checkPIILimit(keeping: existing, schema: schema)
+        }
+        try upsert(set: (15..<20).map { "p\($0)" } + ["plan"]).checkPIILimit(keeping: existing, schema: schema)
+    }
 }
 
 @Suite("Sealed map codec")

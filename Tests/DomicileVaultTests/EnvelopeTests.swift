@@ -160,6 +160,27 @@ struct BlindIndexTests {
         #expect(index.digest(value, attribute: email) != otherKey.digest(value, attribute: email))
     }
 
+    /// RFC 4231, test cases 1, 2 and 4 (keys no longer than a block).
+    @Test("HMAC-SHA256 test vectors", arguments: [
+        (Array(repeating: UInt8(0x0b), count: 20), Array("Hi There".utf8),
+         "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+        (Array("Jefe".utf8), Array("what do ya want for nothing?".utf8),
+         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+        (Array(UInt8(1)...UInt8(25)), Array(repeating: UInt8(0xcd), count: 50),
+         "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"),
+    ])
+    func hmacVectors(_ key: [UInt8], _ data: [UInt8], _ expected: String) {
+        let mac = HMACSHA256(key: SymmetricKey(data: key))
+        // Twice, and with the data fed in two parts: the keyed states are copied, not consumed.
+        for split in [data.count, data.count / 2] {
+            let code = mac.authenticationCode { update in
+                data[..<split].withUnsafeBytes { update($0) }
+                data[split...].withUnsafeBytes { update($0) }
+            }
+            #expect(code.hexEncoded == expected)
+        }
+    }
+
     // Digests are continued from a keyed HMAC state now; stored indexes must still match.
     @Test func digestIsHMACOfNameZeroAndValue() {
         let index = BlindIndex(workspaceKey: key, workspace: workspace)

@@ -100,19 +100,22 @@ public struct CustomerUpsert: Sendable, Hashable {
             throw Failure(.attribute, attribute: "attributes", "attributes must be a JSON object")
         }
         let upsert = CustomerUpsert(customerID: customerID, updateExistingOnly: updateExistingOnly, set: set, remove: remove)
-        var extended = schema
-        newAttributes.forEach { extended.set($0) }
-        try upsert.checkPIILimit(keeping: [], schema: extended)
+        // New attributes are PII, which is what the count assumes of names the schema lacks.
+        try upsert.checkPIILimit(keeping: [], schema: schema)
         return (upsert, newAttributes)
     }
 
     /// Refuses the upsert if the customer would hold more than the allowed number of PII attributes.
     /// - Parameter existing: the attribute names the customer already has.
     public func checkPIILimit(keeping existing: some Sequence<String>, schema: PIISchema) throws(Failure) {
-        var names = Set(existing.map(AttributeName.init(trusted:)))
-        names.subtract(remove)
-        names.formUnion(set.keys)
-        let pii = names.count { schema[$0]?.pii ?? true }
+        // (existing − remove) ∪ set, counted without building the set: `set`'s names, then the
+        // existing ones this upsert neither sets nor removes. An attribute the schema does not
+        // know yet counts as PII, as a new attribute is.
+        var pii = set.keys.count { schema[$0]?.pii ?? true }
+        for raw in existing {
+            let name = AttributeName(trusted: raw)
+            if set[name] == nil && (remove.isEmpty || !remove.contains(name)) && schema[name]?.pii ?? true { pii += 1 }
+        }
         if pii > PIISchema.maximumPIIAttributes {
             throw Failure(.tooManyAttributes, attribute: "attributes",
                           "a customer can hold at most \(PIISchema.maximumPIIAttributes) PII attributes; this update would leave \(pii)")

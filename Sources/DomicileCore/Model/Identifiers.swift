@@ -46,31 +46,37 @@ public struct CustomerID: Sendable, Hashable, Comparable, Codable, CustomStringC
         "id", "customer_id", "uid", "userid", "user_id", "empty", "undefined", "nil", "nan",
     ]
 
+    static let longestPlaceholder = placeholders.map(\.utf8.count).max()!
+
     public let rawValue: String
 
     /// Validates a customer id.
     /// - Parameter allowIdentifying: accept ids that look like an e-mail address or phone number.
     public init(validating raw: String, allowIdentifying: Bool = false) throws(Failure) {
         let field = "customer_id"
-        if raw.isEmpty || raw.allSatisfy(\.isWhitespace) {
+        // Printable ASCII (most ids) is checked on bytes: its only white space is ' ', it has no
+        // control characters, and it has as many characters as bytes.
+        let ascii = raw.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+        if raw.isEmpty || (ascii ? raw.utf8.allSatisfy { $0 == 0x20 } : raw.allSatisfy(\.isWhitespace)) {
             throw Failure(.missingAttribute, attribute: field, "customer_id cannot be empty")
         }
-        if raw != raw.trimmingWhitespace() {
+        if ascii ? raw.utf8.first == 0x20 || raw.utf8.last == 0x20 : raw != raw.trimmingWhitespace() {
             throw Failure(.invalidCustomerID, attribute: field, "customer_id cannot start or end with white space")
         }
-        if raw.count > Self.maximumLength {
+        if (ascii ? raw.utf8.count : raw.count) > Self.maximumLength {
             throw Failure(.invalidCustomerID, attribute: field,
                           "customer_id is longer than \(Self.maximumLength) characters")
         }
-        if raw.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        if !ascii && raw.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw Failure(.invalidCustomerID, attribute: field, "customer_id cannot contain control characters")
         }
-        if Self.placeholders.contains(raw.lowercased()) {
+        if (!ascii || raw.utf8.count <= Self.longestPlaceholder) && Self.placeholders.contains(raw.lowercased()) {
             throw Failure(.invalidCustomerID, attribute: field,
                           "customer_id is a placeholder value; send the brand's real customer id")
         }
         if !allowIdentifying {
-            if (try? EmailAddress(validating: raw)) != nil {
+            // An e-mail address has an ASCII '@' (EmailAddress requires one).
+            if raw.utf8.contains(UInt8(ascii: "@")), (try? EmailAddress(validating: raw)) != nil {
                 throw Failure(.invalidCustomerID, attribute: field,
                               "customer_id looks like an e-mail address; it travels to the main data center and must not identify a person")
             }
@@ -102,11 +108,12 @@ public struct CustomerID: Sendable, Hashable, Comparable, Codable, CustomStringC
 public struct AttributeName: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public static let reservedNames: Set<String> = ["id", "_id", "customer_id"]
     public static let reservedPrefix = "moe_"
+    static let reservedLengths = Set(reservedNames.map(\.utf8.count))
 
     public let rawValue: String
 
     public init(validating raw: String) throws(Failure) {
-        let bytes = Array(raw.utf8)
+        let bytes = raw.utf8
         guard let first = bytes.first else {
             throw Failure(.attribute, "attribute names cannot be empty")
         }
@@ -117,7 +124,11 @@ public struct AttributeName: Sendable, Hashable, Comparable, Codable, CustomStri
             // The name itself is not echoed: a malformed name is often a value sent by mistake.
             throw Failure(.attribute, "attribute names must be 1 to 64 characters: a letter or '_' first, then letters, digits or '_'")
         }
-        if Self.reservedNames.contains(raw.lowercased()) || raw.lowercased().hasPrefix(Self.reservedPrefix) {
+        // ASCII letters, digits and '_' by now: lower-casing cannot change the length, so only
+        // names as long as a reserved one, or starting like the prefix, are lower-cased.
+        let couldBeReserved = Self.reservedLengths.contains(bytes.count)
+            || bytes.prefix(Self.reservedPrefix.utf8.count).elementsEqual(Self.reservedPrefix.utf8) { ($0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0) == $1 }
+        if couldBeReserved, Self.reservedNames.contains(raw.lowercased()) || raw.lowercased().hasPrefix(Self.reservedPrefix) {
             throw Failure(.attribute, attribute: raw,
                           "attribute name is reserved (names starting with 'moe_', and 'id', '_id', 'customer_id')")
         }
