@@ -434,6 +434,28 @@ public final class SQLiteVaultStore: VaultStore {
 
     // MARK: Operators and sessions
 
+    public func recordFailedLogin(operatorID: String, maximum: Int, now: Date, lockUntil: Date) async throws {
+        // Every expression of an UPDATE's SET reads the row as it was before the statement.
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE operators SET
+                    locked_until = CASE WHEN failed_attempts + 1 >= ? THEN ? ELSE locked_until END,
+                    failed_attempts = CASE WHEN failed_attempts + 1 >= ? THEN 0 ELSE failed_attempts + 1 END
+                WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)
+                """, arguments: [maximum, lockUntil.millis, maximum, operatorID, now.millis])
+        }
+    }
+
+    public func recordSuccessfulLogin(operatorID: String, now: Date) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: """
+                UPDATE operators SET failed_attempts = 0, locked_until = NULL
+                WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)
+                """, arguments: [operatorID, now.millis])
+            return db.changesCount == 1
+        }
+    }
+
     public func saveOperator(_ record: OperatorRecord) async throws {
         try await pool.write { db in
             if try String.fetchOne(db, sql: "SELECT id FROM operators WHERE workspace_id = ? AND email_digest = ? AND id <> ?",

@@ -94,18 +94,19 @@ extension Vault {
             throw refusal
         }
         guard matches else {
-            record.failedAttempts += 1
-            if record.failedAttempts >= operatorPolicy.maximumFailedLogins {
-                record.failedAttempts = 0
-                record.lockedUntil = now.addingTimeInterval(Double(operatorPolicy.lockout.components.seconds))
-            }
-            try await store.saveOperator(record)
+            // Counted in the store in one step: parallel guesses each count.
+            try await store.recordFailedLogin(operatorID: record.id, maximum: operatorPolicy.maximumFailedLogins, now: now,
+                                              lockUntil: now.addingTimeInterval(Double(operatorPolicy.lockout.components.seconds)))
+            try await audit([AuditDraft(actor: record.actor, action: .loginFailed, requestID: requestID)], workspace: workspace)
+            throw refusal
+        }
+        // The row was read before the password check; failures counted meanwhile may have locked it.
+        guard try await store.recordSuccessfulLogin(operatorID: record.id, now: now) else {
             try await audit([AuditDraft(actor: record.actor, action: .loginFailed, requestID: requestID)], workspace: workspace)
             throw refusal
         }
         record.failedAttempts = 0
         record.lockedUntil = nil
-        try await store.saveOperator(record)
         let token = "ds_" + Self.randomToken()
         let expiresAt = now.addingTimeInterval(Double(operatorPolicy.sessionLifetime.components.seconds))
         try await store.saveSession(SessionRecord(tokenHash: DataAPIKey.hash(token), operatorID: record.id,

@@ -336,6 +336,27 @@ struct PrivacyTests {
         }
     }
 
+    /// A burst of parallel guesses is counted guess by guess, so it locks the account too.
+    @Test func parallelFailedLoginsLockTheAccount() async throws {
+        let f = try await PrivacyFixture.make()
+        try await f.api.test { client in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await client.send(.post, "/v1/operators/login",
+                                              json: #"{"workspace":"acme","email":"admin@brand.example","password":"wrong password!"}"#).status.code
+                    }
+                }
+                for try await status in group { #expect(status == 401) }
+            }
+            let correct = try await client.send(.post, "/v1/operators/login",
+                                                json: #"{"workspace":"acme","email":"admin@brand.example","password":"correct horse battery"}"#)
+            #expect(correct.status == .unauthorized)
+        }
+        let record = try #require(try await f.api.store.operators(workspace: WorkspaceID(trusted: "acme")).first { $0.role == .admin })
+        #expect(record.lockedUntil != nil)
+    }
+
     @Test func auditVerificationFindsAlteredAndRemovedEntries() async throws {
         let f = try await PrivacyFixture.make()
         let workspace = WorkspaceID(trusted: "acme")

@@ -299,6 +299,39 @@ struct StoreConformanceTests {
         #expect(try await store.auditHead(workspace: WorkspaceID(trusted: "other")) == nil)
     }
 
+    /// Failed logins at once each count: a read-modify-write would let a burst of parallel
+    /// guesses count as one and never lock the account.
+    @Test(arguments: StoreBackend.allCases)
+    func concurrentFailedLoginsEachCountAndLock(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        try await store.saveOperator(OperatorRecord(id: "op-1", workspaceID: workspace, emailDigest: [1], sealedEmail: [2], role: .admin,
+                                                    viewPII: true, passwordHash: "h", createdAt: Date(timeIntervalSince1970: 1_700_000_000)))
+        let now = Date(timeIntervalSince1970: 1_800_000_000), until = now.addingTimeInterval(900)
+        func fail(_ times: Int) async throws {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<times {
+                    group.addTask { try await store.recordFailedLogin(operatorID: "op-1", maximum: 5, now: now, lockUntil: until) }
+                }
+                try await group.waitForAll()
+            }
+        }
+        try await fail(4)
+        var record = try #require(try await store.operatorRecord(id: "op-1"))
+        #expect(record.failedAttempts == 4 && record.lockedUntil == nil)
+        // The fifth locks; the other 49, while it is locked, neither count nor extend the lock.
+        try await fail(50)
+        record = try #require(try await store.operatorRecord(id: "op-1"))
+        #expect(record.lockedUntil == until && record.failedAttempts == 0)
+        // A good password while locked changes nothing; after the lock it clears the count.
+        #expect(try await store.recordSuccessfulLogin(operatorID: "op-1", now: now) == false)
+        #expect(try await store.operatorRecord(id: "op-1")?.lockedUntil == until)
+        try await store.recordFailedLogin(operatorID: "op-1", maximum: 5, now: until.addingTimeInterval(1), lockUntil: until.addingTimeInterval(901))
+        #expect(try await store.operatorRecord(id: "op-1")?.failedAttempts == 1)
+        #expect(try await store.recordSuccessfulLogin(operatorID: "op-1", now: until.addingTimeInterval(2)) == true)
+        record = try #require(try await store.operatorRecord(id: "op-1"))
+        #expect(record.failedAttempts == 0 && record.lockedUntil == nil)
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func operatorsSessionsAndSubjectRequests(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)

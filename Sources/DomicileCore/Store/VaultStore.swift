@@ -132,6 +132,16 @@ public protocol VaultStore: Sendable {
     /// Inserts or replaces; `StoreError.alreadyExists` when another operator has the same e-mail digest.
     func saveOperator(_ record: OperatorRecord) async throws
     func operatorRecord(id: String) async throws -> OperatorRecord?
+    /// Counts a failed login in one atomic step: the count goes up by one, and when it reaches
+    /// `maximum` the account is locked until `lockUntil` and the count starts again from zero.
+    /// Concurrent failures each count (a read-modify-write would let a burst of parallel guesses
+    /// count as one). A failure while the account is locked at `now` changes nothing: it neither
+    /// counts nor extends the lock.
+    func recordFailedLogin(operatorID: String, maximum: Int, now: Date, lockUntil: Date) async throws
+    /// Clears the failure count after a good password, in one atomic step, unless the account is
+    /// locked at `now` (a lock set by concurrent failures while the password was checked).
+    /// - Returns: false when the account is locked, and nothing changed.
+    func recordSuccessfulLogin(operatorID: String, now: Date) async throws -> Bool
     func operatorRecord(emailDigest: [UInt8], workspace: WorkspaceID) async throws -> OperatorRecord?
     func operators(workspace: WorkspaceID) async throws -> [OperatorRecord]
     func saveSession(_ session: SessionRecord) async throws
