@@ -141,7 +141,33 @@ enum CSVExport {
     }
 
     static func field(_ text: String) -> String {
+        let text = neutralized(text)
         guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\r" || $0 == "\n" }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// A cell a spreadsheet would read as a formula (it starts with `=`, `+`, `-`, `@`, a tab or
+    /// a carriage return: OWASP's list) gets a leading `'`, which spreadsheets show as text. A
+    /// brand's customers fill in these values, and an export is opened by whoever handles the
+    /// request. Plain numbers are left as they are, since they cannot be formulas: a phone
+    /// number such as `+971501234567`, `-42`, `-3.5`.
+    static func neutralized(_ text: String) -> String {
+        guard let first = text.utf8.first,
+              [UInt8(ascii: "="), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "@"), 0x09, 0x0D].contains(first),
+              !isPlainNumber(text)
+        else { return text }
+        return "'" + text
+    }
+
+    /// `[+-]digits[.digits]`.
+    static func isPlainNumber(_ text: String) -> Bool {
+        var digits = text.utf8.dropFirst(text.utf8.first == UInt8(ascii: "+") || text.utf8.first == UInt8(ascii: "-") ? 1 : 0)
+        guard let point = digits.firstIndex(of: UInt8(ascii: ".")) else {
+            return !digits.isEmpty && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        }
+        let fraction = digits[digits.index(after: point)...]
+        digits = digits[..<point]
+        return !digits.isEmpty && !fraction.isEmpty
+            && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && fraction.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
     }
 }

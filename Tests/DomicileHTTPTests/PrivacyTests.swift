@@ -1,4 +1,5 @@
 import DomicileCore
+@testable import DomicileHTTP
 import DomicileSQLite
 import DomicileVault
 import Foundation
@@ -421,4 +422,23 @@ struct PrivacyTests {
 import Crypto
 enum SymmetricKeyProbe {
     static func random() -> SymmetricKey { SymmetricKey(size: .bits256) }
+}
+
+@Suite("CSV export")
+struct CSVExportTests {
+    @Test("cells a spreadsheet would run as formulas are shown as text", arguments: [
+        ("=HYPERLINK(\"http://evil.example\",\"x\")", "\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\""),
+        ("=1+2", "'=1+2"), ("+1+2", "'+1+2"), ("-2+3", "'-2+3"), ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("\tcmd", "'\tcmd"), ("\r=1", "\"'\r=1\""), ("-", "'-"), ("+", "'+"), ("+971 50", "'+971 50"), ("1.", "1."),
+    ])
+    func formulas(_ value: String, _ cell: String) {
+        #expect(CSVExport.field(value) == cell)
+    }
+
+    @Test("plain numbers and ordinary text are kept as they are", arguments: [
+        "+971501234567", "-42", "-3.5", "+0.25", "42", "Jane", "j***@e******.com", "a=b", "x-1", "", "'quoted",
+    ])
+    func kept(_ value: String) {
+        #expect(CSVExport.field(value) == value)
+    }
 }
