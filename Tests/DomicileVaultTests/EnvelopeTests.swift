@@ -181,6 +181,19 @@ struct BlindIndexTests {
         }
     }
 
+    /// One index serves every thread of the server at once.
+    @Test func concurrentDigestsAgree() async throws {
+        let index = BlindIndex(workspaceKey: key, workspace: workspace)
+        let email = AttributeName(trusted: "email")
+        let expected = (0..<200).map { index.digest(.string("user\($0)@example.com"), attribute: email) }
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 {
+                group.addTask { (0..<200).allSatisfy { index.digest(.string("user\($0)@example.com"), attribute: email) == expected[$0] } }
+            }
+            for try await agreed in group { #expect(agreed) }
+        }
+    }
+
     // Digests are continued from a keyed HMAC state now; stored indexes must still match.
     @Test func digestIsHMACOfNameZeroAndValue() {
         let index = BlindIndex(workspaceKey: key, workspace: workspace)
