@@ -47,7 +47,7 @@ final class AESGCM {
         var failed = false
         let sealed = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
             let base = out.baseAddress!
-            prefix.withUnsafeBufferPointer { base.initialize(from: $0.baseAddress!, count: $0.count) }
+            prefix.withUnsafeBufferPointer { if let start = $0.baseAddress { base.initialize(from: start, count: $0.count) } }
             let nonce = base + prefix.count
             RandomBytes.fill(UnsafeMutableRawBufferPointer(start: nonce, count: Self.nonceSize))
             let body = nonce + Self.nonceSize

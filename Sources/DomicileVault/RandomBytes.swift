@@ -8,8 +8,8 @@ import Synchronization
 
 /// Random bytes for nonces and data keys, drawn from the kernel's CSPRNG 4 KiB at a time.
 ///
-/// `AES.GCM.Nonce()` and `SymmetricKey(size:)` ask the kernel for every nonce and key; sealing a
-/// customer's ten attributes made eleven `getrandom` system calls. The bytes here are the
+/// Asking the kernel for every nonce and key (as `AES.GCM.Nonce()` and `SymmetricKey(size:)` do)
+/// made eleven `getrandom` system calls for a customer's ten attributes. The bytes here are the
 /// same kernel randomness (`/dev/urandom`), read 4 KiB at a time and handed out once each.
 enum RandomBytes {
     private static let refill = 4096
@@ -56,12 +56,9 @@ enum RandomBytes {
         }
     }
 
-    static func nonce() -> AES.GCM.Nonce {
-        // 12 bytes is the nonce size, so this cannot fail.
-        try! AES.GCM.Nonce(data: take(12))
-    }
-
     static func key256() -> SymmetricKey {
-        SymmetricKey(data: take(32))
+        var bytes = take(32)
+        defer { Envelope.wipe(&bytes) }
+        return SymmetricKey(data: bytes)
     }
 }
