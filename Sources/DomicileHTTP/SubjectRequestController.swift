@@ -161,13 +161,8 @@ enum CSVExport {
 
     /// `[+-]digits[.digits]`.
     static func isPlainNumber(_ text: String) -> Bool {
-        var digits = text.utf8.dropFirst(text.utf8.first == UInt8(ascii: "+") || text.utf8.first == UInt8(ascii: "-") ? 1 : 0)
-        guard let point = digits.firstIndex(of: UInt8(ascii: ".")) else {
-            return !digits.isEmpty && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
-        }
-        let fraction = digits[digits.index(after: point)...]
-        digits = digits[..<point]
-        return !digits.isEmpty && !fraction.isEmpty
-            && digits.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } && fraction.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+        let sign = text.utf8.first == UInt8(ascii: "+") || text.utf8.first == UInt8(ascii: "-")
+        let parts = text.utf8.dropFirst(sign ? 1 : 0).split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return parts.count <= 2 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
     }
 }

@@ -9,7 +9,7 @@ import GRDBSQLite
 /// 160,000 of its 730,000 instructions (callgrind). GRDB documents its raw pointers
 /// (`Statement.sqliteStatement`, `Database.sqliteConnection`) for this.
 ///
-/// Arguments are bound in order with `bind`; the statement is reset when this value ends, so it
+/// Arguments are bound in order with `bind(…)`; the statement is reset when this value ends, so it
 /// never holds a read snapshot or a half-stepped write. Text and blobs are copied by SQLite
 /// (`SQLITE_TRANSIENT`).
 struct RawStatement: ~Copyable {
@@ -28,48 +28,12 @@ struct RawStatement: ~Copyable {
 
     deinit { sqlite3_reset(statement) }
 
-    private static let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
-
-    private mutating func next() -> CInt {
-        position += 1
-        return position
-    }
-
-    mutating func bind(_ text: String) throws {
-        var text = text
-        let index = next()
-        try check(text.withUTF8 { utf8 in
-            // A nil pointer would bind NULL, not an empty text.
-            guard let base = utf8.baseAddress, !utf8.isEmpty else { return sqlite3_bind_text(statement, index, "", 0, Self.transient) }
-            return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
-                sqlite3_bind_text(statement, index, $0, CInt(utf8.count), Self.transient)
-            }
-        })
-    }
-
-    mutating func bind(_ text: String?) throws {
-        if let text { try bind(text) } else { try check(sqlite3_bind_null(statement, next())) }
-    }
-
-    mutating func bind(_ blob: [UInt8]) throws {
-        let index = next()
-        try check(blob.withUnsafeBytes { bytes in
-            // A nil pointer would bind NULL, not an empty blob.
-            bytes.isEmpty ? sqlite3_bind_zeroblob(statement, index, 0)
-                : sqlite3_bind_blob(statement, index, bytes.baseAddress, CInt(bytes.count), Self.transient)
-        })
-    }
-
-    mutating func bind(_ blob: [UInt8]?) throws {
-        if let blob { try bind(blob) } else { try check(sqlite3_bind_null(statement, next())) }
-    }
-
-    mutating func bind(_ integer: Int64) throws {
-        try check(sqlite3_bind_int64(statement, next(), integer))
-    }
-
-    mutating func bind(_ flag: Bool) throws {
-        try bind(Int64(flag ? 1 : 0))
+    /// Binds `values` to the next parameters, in order.
+    mutating func bind<each Value: RawBindable>(_ values: repeat each Value) throws {
+        for value in repeat each values {
+            position += 1
+            try check(value.bind(to: statement, at: position))
+        }
     }
 
     /// Steps once: true when a row is available to the column accessors, false when done.
@@ -108,5 +72,49 @@ struct RawStatement: ~Copyable {
         // SQLite's messages name tables, columns and constraints, never bound values.
         DatabaseError(resultCode: ResultCode(rawValue: code),
                       message: connection.map { String(cString: sqlite3_errmsg($0)) }, sql: sql)
+    }
+}
+
+/// A value `RawStatement` binds. Text and blobs are copied by SQLite (`SQLITE_TRANSIENT`).
+protocol RawBindable {
+    func bind(to statement: SQLiteStatement, at index: CInt) -> CInt
+}
+
+private let transient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+extension String: RawBindable {
+    func bind(to statement: SQLiteStatement, at index: CInt) -> CInt {
+        var text = self
+        return text.withUTF8 { utf8 in
+            // A nil pointer would bind NULL, not an empty text.
+            guard let base = utf8.baseAddress, !utf8.isEmpty else { return sqlite3_bind_text(statement, index, "", 0, transient) }
+            return base.withMemoryRebound(to: CChar.self, capacity: utf8.count) {
+                sqlite3_bind_text(statement, index, $0, CInt(utf8.count), transient)
+            }
+        }
+    }
+}
+
+extension Array: RawBindable where Element == UInt8 {
+    func bind(to statement: SQLiteStatement, at index: CInt) -> CInt {
+        withUnsafeBytes { bytes in
+            // A nil pointer would bind NULL, not an empty blob.
+            bytes.isEmpty ? sqlite3_bind_zeroblob(statement, index, 0)
+                : sqlite3_bind_blob(statement, index, bytes.baseAddress, CInt(bytes.count), transient)
+        }
+    }
+}
+
+extension Int64: RawBindable {
+    func bind(to statement: SQLiteStatement, at index: CInt) -> CInt { sqlite3_bind_int64(statement, index, self) }
+}
+
+extension Bool: RawBindable {
+    func bind(to statement: SQLiteStatement, at index: CInt) -> CInt { sqlite3_bind_int64(statement, index, self ? 1 : 0) }
+}
+
+extension Optional: RawBindable where Wrapped: RawBindable {
+    func bind(to statement: SQLiteStatement, at index: CInt) -> CInt {
+        map { $0.bind(to: statement, at: index) } ?? sqlite3_bind_null(statement, index)
     }
 }

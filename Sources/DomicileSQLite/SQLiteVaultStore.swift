@@ -574,25 +574,14 @@ public final class SQLiteVaultStore: VaultStore {
                                        request_id, previous_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
-            try insert.bind(workspace.rawValue)
-            try insert.bind(seq)
-            try insert.bind(draft.at.millis)
-            try insert.bind(draft.actorType)
-            try insert.bind(draft.actorID)
-            try insert.bind(draft.action.rawValue)
-            try insert.bind(draft.customerID)
-            try insert.bind(draft.attributes.joined(separator: ","))
-            try insert.bind(draft.sealedReason)
-            try insert.bind(draft.requestID)
-            try insert.bind(previous)
-            try insert.bind(entry.hash)
+            try insert.bind(workspace.rawValue, seq, draft.at.millis, draft.actorType, draft.actorID, draft.action.rawValue,
+                            draft.customerID, draft.attributes.joined(separator: ","), draft.sealedReason, draft.requestID,
+                            previous, entry.hash)
             try insert.run()
             previous = entry.hash
         }
         var heads = try RawStatement(db, "INSERT OR REPLACE INTO audit_heads (workspace_id, seq, hash) VALUES (?, ?, ?)")
-        try heads.bind(workspace.rawValue)
-        try heads.bind(seq)
-        try heads.bind(previous)
+        try heads.bind(workspace.rawValue, seq, previous)
         try heads.run()
     }
 
@@ -715,30 +704,16 @@ public final class SQLiteVaultStore: VaultStore {
                 UPDATE customers SET data_key = ?, attributes = ?, blind_index = ?, restricted = ?, updated_at = ?, revision = ?
                 WHERE workspace_id = ? AND customer_id = ? AND revision = ?
                 """)
-            try statement.bind(customer.dataKey)
-            try statement.bind(attributes)
-            try statement.bind(index)
-            try statement.bind(customer.restricted)
-            try statement.bind(customer.updatedAt.millis)
-            try statement.bind(customer.revision)
-            try statement.bind(ws)
-            try statement.bind(id)
-            try statement.bind(assumed.revision)
+            try statement.bind(customer.dataKey, attributes, index, customer.restricted, customer.updatedAt.millis, customer.revision,
+                               ws, id, assumed.revision)
             try statement.run()
         } else {
             var statement = try RawStatement(db, """
                 INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, customer_id) DO NOTHING
                 """)
-            try statement.bind(ws)
-            try statement.bind(id)
-            try statement.bind(customer.dataKey)
-            try statement.bind(attributes)
-            try statement.bind(index)
-            try statement.bind(customer.restricted)
-            try statement.bind(customer.createdAt.millis)
-            try statement.bind(customer.updatedAt.millis)
-            try statement.bind(customer.revision)
+            try statement.bind(ws, id, customer.dataKey, attributes, index, customer.restricted, customer.createdAt.millis,
+                               customer.updatedAt.millis, customer.revision)
             try statement.run()
         }
         guard db.changesCount == 1 else { return false }
@@ -777,10 +752,7 @@ public final class SQLiteVaultStore: VaultStore {
     private static func indexEntry(_ sql: String, _ workspace: String, _ attribute: String, _ digest: [UInt8], _ customer: String,
                                    _ db: Database) throws {
         var statement = try RawStatement(db, sql)
-        try statement.bind(workspace)
-        try statement.bind(attribute)
-        try statement.bind(digest)
-        try statement.bind(customer)
+        try statement.bind(workspace, attribute, digest, customer)
         try statement.run()
     }
 
@@ -791,8 +763,7 @@ public final class SQLiteVaultStore: VaultStore {
             SELECT data_key, attributes, blind_index, restricted, created_at, updated_at, revision
             FROM customers WHERE workspace_id = ? AND customer_id = ?
             """)
-        try statement.bind(workspace.rawValue)
-        try statement.bind(id.rawValue)
+        try statement.bind(workspace.rawValue, id.rawValue)
         guard try statement.step() else { return nil }
         // By position: the columns are the ones selected above.
         return StoredCustomer(
