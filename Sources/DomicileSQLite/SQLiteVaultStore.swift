@@ -680,7 +680,10 @@ public final class SQLiteVaultStore: VaultStore {
                     outcomes.append(current == nil ? .created(customer) : .updated(customer))
                 case .erase(let tombstone):
                     let ws = batch.workspaceID.rawValue, id = mutation.customerID.rawValue
-                    try db.execute(sql: "DELETE FROM blind_index WHERE workspace_id = ? AND customer_id = ?", arguments: [ws, id])
+                    // The row lists its index entries: each is deleted by its whole key. Deleting
+                    // by customer id instead scanned the workspace's entire index (the key starts
+                    // with the attribute and digest), holding the single writer for as long.
+                    if let current { try deleteIndex(of: current, db) }
                     try db.execute(sql: "DELETE FROM customers WHERE workspace_id = ? AND customer_id = ?", arguments: [ws, id])
                     try db.execute(sql: "INSERT OR REPLACE INTO tombstones (workspace_id, digest, erased_at) VALUES (?, ?, ?)",
                                    arguments: [ws, Data(tombstone), Date().millis])
@@ -745,6 +748,14 @@ public final class SQLiteVaultStore: VaultStore {
         }
         for (attribute, digest) in customer.blindIndex where old[attribute] != digest {
             try indexEntry("INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)",
+                           ws, attribute, digest, id, db)
+        }
+    }
+
+    static func deleteIndex(of customer: StoredCustomer, _ db: Database) throws {
+        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
+        for (attribute, digest) in customer.blindIndex {
+            try indexEntry("DELETE FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? AND customer_id = ?",
                            ws, attribute, digest, id, db)
         }
     }

@@ -251,14 +251,20 @@ struct StoreConformanceTests {
     func eraseDeletesTheRowAndItsIndexAndKeepsATombstone(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)
         let email = AttributeName(trusted: "email")
-        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [write(row("c-1", index: ["email": [0xAA]]))]))
+        let mobile = AttributeName(trusted: "mobile")
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            write(row("c-1", index: ["email": [0xAA], "mobile": [0xBB]])),
+            write(row("c-2", index: ["email": [0xAA]])),
+        ]))
         let outcomes = try await store.commit(CommitBatch(
             workspaceID: workspace,
             mutations: [CustomerMutation(customerID: CustomerID(trusted: "c-1")) { _ in .erase(tombstone: [0x70]) }],
             events: [OutboundEvent(workspaceID: workspace, type: "erased", customerID: "c-1")]))
         #expect(outcomes.map(Self.label) == ["erased"])
         #expect(try await store.customer(CustomerID(trusted: "c-1"), workspace: workspace) == nil)
-        #expect(try await store.customerIDs(attribute: email, digest: [0xAA], workspace: workspace).isEmpty)
+        // Every entry of the erased customer is gone; another customer's entry under the same digest stays.
+        #expect(try await store.customerIDs(attribute: email, digest: [0xAA], workspace: workspace).map(\.rawValue) == ["c-2"])
+        #expect(try await store.customerIDs(attribute: mobile, digest: [0xBB], workspace: workspace).isEmpty)
         #expect(try await store.isTombstoned([0x70], workspace: workspace))
         #expect(try await !store.isTombstoned([0x71], workspace: workspace))
         let events = try await store.pendingEvents(workspace: workspace, limit: 10)
