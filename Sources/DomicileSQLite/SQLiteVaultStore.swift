@@ -13,10 +13,17 @@ import Synchronization
 public final class SQLiteVaultStore: VaultStore {
     let pool: DatabasePool
     private let committer: GroupCommitter
+    private let indexLevels: BlindIndexLevels
     private let readers: ReadConnections
     public let path: String
 
-    public init(path: String, logger: Logger = Logger(label: "domicile.sqlite")) throws {
+    public convenience init(path: String, logger: Logger = Logger(label: "domicile.sqlite")) throws {
+        try self.init(path: path, logger: logger, recentIndexLimit: BlindIndexLevels.defaultLimit)
+    }
+
+    /// - Parameter recentIndexLimit: how many blind-index entries wait in the recent level before
+    ///   they are merged into the main one (small in tests, to exercise the merge).
+    init(path: String, logger: Logger, recentIndexLimit: Int) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Temporary tables and statement journals (each write of a group commit is a savepoint)
@@ -40,6 +47,8 @@ public final class SQLiteVaultStore: VaultStore {
         }
         self.path = path
         try Self.migrator.migrate(pool)
+        let recent = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM blind_index_recent") ?? 0 }
+        indexLevels = BlindIndexLevels(limit: recentIndexLimit, recent: recent)
         committer = GroupCommitter(pool: pool)
         readers = ReadConnections(path: path, maximum: 8)
     }
@@ -260,6 +269,18 @@ public final class SQLiteVaultStore: VaultStore {
                 DROP TABLE message_history;
                 """)
         }
+        migrator.registerMigration("6-blind-index-levels") { db in
+            // New blind-index entries land here first; see `BlindIndexLevels`.
+            try db.execute(sql: """
+                CREATE TABLE blind_index_recent (
+                    workspace_id TEXT NOT NULL,
+                    attribute TEXT NOT NULL,
+                    digest BLOB NOT NULL,
+                    customer_id TEXT NOT NULL,
+                    PRIMARY KEY (workspace_id, attribute, digest, customer_id)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -403,8 +424,11 @@ public final class SQLiteVaultStore: VaultStore {
 
     public func customerIDs(attribute: AttributeName, digest: [UInt8], workspace: WorkspaceID) async throws -> [CustomerID] {
         try await quickRead { db in
+            // One statement, so both levels are read from the same snapshot.
             try String.fetchAll(db, sql: """
-                SELECT customer_id FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? ORDER BY customer_id
+                SELECT customer_id FROM blind_index WHERE workspace_id = ?1 AND attribute = ?2 AND digest = ?3
+                UNION SELECT customer_id FROM blind_index_recent WHERE workspace_id = ?1 AND attribute = ?2 AND digest = ?3
+                ORDER BY customer_id
                 """, arguments: [workspace.rawValue, attribute.rawValue, Data(digest)]).map(CustomerID.init(trusted:))
         }
     }
@@ -647,7 +671,8 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func commit(_ batch: CommitBatch) async throws -> [MutationOutcome] {
-        try await committer.run { db in try Self.apply(batch, db) }
+        let levels = indexLevels
+        return try await committer.run { db in try Self.apply(batch, levels: levels, db) }
     }
 
     /// Runs a write through the group commit.
@@ -656,7 +681,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     /// Applies one request's batch inside the group transaction (in the savepoint the group commit gives it).
-    static func apply(_ batch: CommitBatch, _ db: Database) throws -> [MutationOutcome] {
+    static func apply(_ batch: CommitBatch, levels: BlindIndexLevels, _ db: Database) throws -> [MutationOutcome] {
         var outcomes: [MutationOutcome] = []
         do {
             for definition in batch.schemaAdditions {
@@ -665,7 +690,7 @@ public final class SQLiteVaultStore: VaultStore {
             if !batch.audit.isEmpty { try appendAudit(batch.audit, workspace: batch.workspaceID, db) }
             for event in batch.events { try insert(event, db) }
             for mutation in batch.mutations {
-                if let prepared = mutation.prepared, try writeIfUnchanged(prepared, db) {
+                if let prepared = mutation.prepared, try writeIfUnchanged(prepared, levels: levels, db) {
                     outcomes.append(prepared.assumed == nil ? .created(prepared.row) : .updated(prepared.row))
                     continue
                 }
@@ -676,14 +701,14 @@ public final class SQLiteVaultStore: VaultStore {
                 case .refuse(let failure):
                     outcomes.append(.refused(failure))
                 case .write(let customer):
-                    try write(customer, replacing: current, db)
+                    try write(customer, replacing: current, levels: levels, db)
                     outcomes.append(current == nil ? .created(customer) : .updated(customer))
                 case .erase(let tombstone):
                     let ws = batch.workspaceID.rawValue, id = mutation.customerID.rawValue
                     // The row lists its index entries: each is deleted by its whole key. Deleting
                     // by customer id instead scanned the workspace's entire index (the key starts
                     // with the attribute and digest), holding the single writer for as long.
-                    if let current { try deleteIndex(of: current, db) }
+                    if let current { try BlindIndexLevels.delete(current, db) }
                     try db.execute(sql: "DELETE FROM customers WHERE workspace_id = ? AND customer_id = ?", arguments: [ws, id])
                     try db.execute(sql: "INSERT OR REPLACE INTO tombstones (workspace_id, digest, erased_at) VALUES (?, ?, ?)",
                                    arguments: [ws, Data(tombstone), Date().millis])
@@ -691,6 +716,7 @@ public final class SQLiteVaultStore: VaultStore {
                 }
             }
         }
+        try levels.mergeIfFull(db)
         return outcomes
     }
 
@@ -698,7 +724,7 @@ public final class SQLiteVaultStore: VaultStore {
     /// absent (the insert does nothing when a row appeared) or at the assumed revision (the
     /// update matches nothing otherwise). Saves reading the row again inside the group commit.
     /// - Returns: false when the row changed meanwhile and nothing was written.
-    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, _ db: Database) throws -> Bool {
+    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, levels: BlindIndexLevels, _ db: Database) throws -> Bool {
         let customer = prepared.row
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         let attributes = SealedMapCodec.encode(customer.attributes), index = SealedMapCodec.encode(customer.blindIndex)
@@ -720,11 +746,11 @@ public final class SQLiteVaultStore: VaultStore {
             try statement.run()
         }
         guard db.changesCount == 1 else { return false }
-        try writeIndex(customer, replacing: prepared.assumed, db)
+        try levels.write(customer, replacing: prepared.assumed, db)
         return true
     }
 
-    static func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, _ db: Database) throws {
+    static func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, levels: BlindIndexLevels, _ db: Database) throws {
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         try db.cachedStatement(sql: """
             INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
@@ -735,36 +761,7 @@ public final class SQLiteVaultStore: VaultStore {
             """).execute(arguments: [ws, id, Data(customer.dataKey), Data(SealedMapCodec.encode(customer.attributes)),
                                      Data(SealedMapCodec.encode(customer.blindIndex)), customer.restricted,
                                      customer.createdAt.millis, customer.updatedAt.millis, customer.revision])
-        try writeIndex(customer, replacing: current, db)
-    }
-
-    /// Brings the blind-index rows from `current`'s digests to `customer`'s.
-    static func writeIndex(_ customer: StoredCustomer, replacing current: StoredCustomer?, _ db: Database) throws {
-        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
-        let old = current?.blindIndex ?? [:]
-        for (attribute, digest) in old where customer.blindIndex[attribute] != digest {
-            try indexEntry("DELETE FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? AND customer_id = ?",
-                           ws, attribute, digest, id, db)
-        }
-        for (attribute, digest) in customer.blindIndex where old[attribute] != digest {
-            try indexEntry("INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)",
-                           ws, attribute, digest, id, db)
-        }
-    }
-
-    static func deleteIndex(of customer: StoredCustomer, _ db: Database) throws {
-        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
-        for (attribute, digest) in customer.blindIndex {
-            try indexEntry("DELETE FROM blind_index WHERE workspace_id = ? AND attribute = ? AND digest = ? AND customer_id = ?",
-                           ws, attribute, digest, id, db)
-        }
-    }
-
-    private static func indexEntry(_ sql: String, _ workspace: String, _ attribute: String, _ digest: [UInt8], _ customer: String,
-                                   _ db: Database) throws {
-        var statement = try RawStatement(db, sql)
-        try statement.bind(workspace, attribute, digest, customer)
-        try statement.run()
+        try levels.write(customer, replacing: current, db)
     }
 
     // MARK: Row mapping
