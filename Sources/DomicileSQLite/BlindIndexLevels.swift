@@ -2,52 +2,89 @@ import DomicileCore
 import GRDB
 import Synchronization
 
-/// The blind index in two levels: new entries go to a small table (`blind_index_recent`), and are
-/// moved into the main one (`blind_index`) in key order once `limit` of them have gathered.
+/// The blind index in two levels: entries of bulk imports go to a small table
+/// (`blind_index_recent`) first, and are moved into the main one (`blind_index`) in key order once
+/// `limit` of them have gathered.
 ///
 /// Why: an entry's key starts with an HMAC digest, so every insert lands on a random leaf of the
-/// index. Once the index is larger than a group commit, nearly every entry dirties a page of its
-/// own, and each dirty page is a 4 KiB WAL frame at commit and a random write at checkpoint.
-/// Measured during a bulk import: with the index written the writer spent 81 µs per customer
-/// in the group commit, without it 38 µs. The recent level stays small, so a group's entries
-/// share its pages; a merge walks the main index once, in order, for `limit` entries at a time.
+/// index. Once the index has more leaves than a group commit has entries, nearly every entry
+/// dirties a page of its own, and each dirty page is a 4 KiB WAL frame at commit and a random
+/// write at checkpoint. Measured during a bulk import: with the index written the writer spent
+/// 81 µs per customer in the group commit, without it 38 µs. The recent level stays small, so a
+/// bulk group's thousands of entries share its pages; a merge then writes each main leaf once
+/// for all the entries it receives.
+///
+/// Where it does not pay, entries go straight to the main index:
+/// - batches of fewer than `minimumBatch` customers (single upserts): a group commit of a few
+///   dozen entries dirties as many pages in either level, and the merge would write them again;
+/// - once the main index holds `mainLimit` entries: a merge only saves writes while the main
+///   index has fewer leaves than `limit` entries (about 55 entries a leaf), and it writes every
+///   leaf it touches in one transaction, so a larger main index would make each merge a long
+///   stall of the writer for no gain. At the limit a merge writes about 16,000 pages (0.3–0.5 s).
 ///
 /// An entry lives in exactly one level. Lookups read both in one statement (one snapshot);
-/// deletions by whole key are tried in both. The merge runs inside a group commit's
-/// transaction, so a crash leaves the entries in one level or the other, never in neither.
+/// deletions by whole key try the recent level, then the main one. The merge runs inside a
+/// group commit's transaction, so a crash leaves an entry in one level or the other.
 final class BlindIndexLevels: Sendable {
-    /// About 3.5 MiB of entries. Measured on bulk imports of 100-customer requests (10 s runs,
-    /// fresh database, then 10 s more): 16,000 gave 13,000 and 8,900 customers/s, 32,000 gave
-    /// 11,800–15,100 and 11,100–11,300, 64,000 gave 14,100 and 11,700, 100,000 gave 13,500 and
-    /// 11,800; one level gave 10,700–10,800 and 7,700–8,100. A merge then takes 70–240 ms.
+    /// Measured on bulk imports of 100-customer requests (fresh database, a 12 s run and one
+    /// after it, customers/s): one level 10,700–10,800 and 7,700–8,100; 16,000: 13,000 and 8,900;
+    /// 32,000: 11,800–15,100 and 11,100–11,300; 64,000: 14,100 and 11,700; 100,000: 13,500 and 11,800.
     static let defaultLimit = 64_000
+    static let defaultMainLimit = 1_000_000
+    static let defaultMinimumBatch = 16
 
     let limit: Int
-    /// Entries added to the recent level since the last merge (at start: all it holds). Only
-    /// decides when to merge, so a count thrown off by a deletion or a rolled-back group merges
-    /// a little early or late, nothing more.
+    let mainLimit: Int
+    let minimumBatch: Int
+    /// Entries added to the recent level since the last merge (at start: all it holds), and
+    /// entries in the main level (at start: counted up to `mainLimit`). Both only decide where
+    /// entries go and when to merge, so a count thrown off by deletions or a rolled-back group
+    /// moves those decisions a little, nothing more.
     private let recent: Atomic<Int>
+    private let main: Atomic<Int>
 
-    init(limit: Int, recent: Int) {
+    init(limit: Int = defaultLimit, mainLimit: Int = defaultMainLimit, minimumBatch: Int = defaultMinimumBatch,
+         recent: Int, main: Int) {
         self.limit = limit
+        self.mainLimit = mainLimit
+        self.minimumBatch = minimumBatch
         self.recent = Atomic(recent)
+        self.main = Atomic(main)
+    }
+
+    /// Reads the levels' sizes from the database (the main one counted no further than needed).
+    convenience init(limit: Int = defaultLimit, mainLimit: Int = defaultMainLimit, minimumBatch: Int = defaultMinimumBatch,
+                     _ db: Database) throws {
+        let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM blind_index_recent") ?? 0
+        let main = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM blind_index LIMIT ?)",
+                                    arguments: [mainLimit]) ?? 0
+        self.init(limit: limit, mainLimit: mainLimit, minimumBatch: minimumBatch, recent: recent, main: main)
+    }
+
+    /// Whether a batch of `customers` adds its entries to the recent level.
+    func usesRecentLevel(batchOf customers: Int) -> Bool {
+        customers >= minimumBatch && main.load(ordering: .relaxed) < mainLimit
     }
 
     /// Brings the index from `current`'s digests to `customer`'s: removes the entries whose
-    /// digest changed or went away, adds the new ones to the recent level.
-    func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, _ db: Database) throws {
+    /// digest changed or went away, adds the new ones (to the recent level if `recentLevel`).
+    func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, recentLevel: Bool, _ db: Database) throws {
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         let old = current?.blindIndex ?? [:]
         for (attribute, digest) in old where customer.blindIndex[attribute] != digest {
             try Self.deleteEntry(ws, attribute, digest, id, db)
         }
+        let sql = recentLevel
+            ? "INSERT OR IGNORE INTO blind_index_recent (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)"
+            : "INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)"
         var added = 0
         for (attribute, digest) in customer.blindIndex where old[attribute] != digest {
-            try Self.entry("INSERT OR IGNORE INTO blind_index_recent (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)",
-                           ws, attribute, digest, id, db)
+            try Self.entry(sql, ws, attribute, digest, id, db)
             added += db.changesCount
         }
-        if added > 0 { recent.add(added, ordering: .relaxed) }
+        if added > 0 {
+            if recentLevel { recent.add(added, ordering: .relaxed) } else { main.add(added, ordering: .relaxed) }
+        }
     }
 
     /// Removes every entry of the customer, from the digests its row lists.
@@ -65,9 +102,10 @@ final class BlindIndexLevels: Sendable {
         try db.execute(sql: """
             INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id)
                 SELECT workspace_id, attribute, digest, customer_id FROM blind_index_recent
-                ORDER BY workspace_id, attribute, digest, customer_id;
-            DELETE FROM blind_index_recent;
+                ORDER BY workspace_id, attribute, digest, customer_id
             """)
+        main.add(db.changesCount, ordering: .relaxed)
+        try db.execute(sql: "DELETE FROM blind_index_recent")
         recent.store(0, ordering: .relaxed)
     }
 

@@ -18,12 +18,12 @@ public final class SQLiteVaultStore: VaultStore {
     public let path: String
 
     public convenience init(path: String, logger: Logger = Logger(label: "domicile.sqlite")) throws {
-        try self.init(path: path, logger: logger, recentIndexLimit: BlindIndexLevels.defaultLimit)
+        try self.init(path: path, logger: logger) { db in try BlindIndexLevels(db) }
     }
 
-    /// - Parameter recentIndexLimit: how many blind-index entries wait in the recent level before
-    ///   they are merged into the main one (small in tests, to exercise the merge).
-    init(path: String, logger: Logger, recentIndexLimit: Int) throws {
+    /// - Parameter indexLevels: the blind index's levels, from the migrated database (tests
+    ///   choose small limits, to exercise the merge).
+    init(path: String, logger: Logger, indexLevels: (Database) throws -> BlindIndexLevels) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Temporary tables and statement journals (each write of a group commit is a savepoint)
@@ -47,8 +47,7 @@ public final class SQLiteVaultStore: VaultStore {
         }
         self.path = path
         try Self.migrator.migrate(pool)
-        let recent = try pool.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM blind_index_recent") ?? 0 }
-        indexLevels = BlindIndexLevels(limit: recentIndexLimit, recent: recent)
+        self.indexLevels = try pool.read(indexLevels)
         committer = GroupCommitter(pool: pool)
         readers = ReadConnections(path: path, maximum: 8)
     }
@@ -683,6 +682,7 @@ public final class SQLiteVaultStore: VaultStore {
     /// Applies one request's batch inside the group transaction (in the savepoint the group commit gives it).
     static func apply(_ batch: CommitBatch, levels: BlindIndexLevels, _ db: Database) throws -> [MutationOutcome] {
         var outcomes: [MutationOutcome] = []
+        let recentLevel = levels.usesRecentLevel(batchOf: batch.mutations.count)
         do {
             for definition in batch.schemaAdditions {
                 try save(definition, workspace: batch.workspaceID, replace: false, db)
@@ -690,7 +690,7 @@ public final class SQLiteVaultStore: VaultStore {
             if !batch.audit.isEmpty { try appendAudit(batch.audit, workspace: batch.workspaceID, db) }
             for event in batch.events { try insert(event, db) }
             for mutation in batch.mutations {
-                if let prepared = mutation.prepared, try writeIfUnchanged(prepared, levels: levels, db) {
+                if let prepared = mutation.prepared, try writeIfUnchanged(prepared, levels: levels, recentLevel: recentLevel, db) {
                     outcomes.append(prepared.assumed == nil ? .created(prepared.row) : .updated(prepared.row))
                     continue
                 }
@@ -701,7 +701,7 @@ public final class SQLiteVaultStore: VaultStore {
                 case .refuse(let failure):
                     outcomes.append(.refused(failure))
                 case .write(let customer):
-                    try write(customer, replacing: current, levels: levels, db)
+                    try write(customer, replacing: current, levels: levels, recentLevel: recentLevel, db)
                     outcomes.append(current == nil ? .created(customer) : .updated(customer))
                 case .erase(let tombstone):
                     let ws = batch.workspaceID.rawValue, id = mutation.customerID.rawValue
@@ -724,7 +724,8 @@ public final class SQLiteVaultStore: VaultStore {
     /// absent (the insert does nothing when a row appeared) or at the assumed revision (the
     /// update matches nothing otherwise). Saves reading the row again inside the group commit.
     /// - Returns: false when the row changed meanwhile and nothing was written.
-    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, levels: BlindIndexLevels, _ db: Database) throws -> Bool {
+    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, levels: BlindIndexLevels, recentLevel: Bool,
+                                 _ db: Database) throws -> Bool {
         let customer = prepared.row
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         let attributes = SealedMapCodec.encode(customer.attributes), index = SealedMapCodec.encode(customer.blindIndex)
@@ -746,11 +747,12 @@ public final class SQLiteVaultStore: VaultStore {
             try statement.run()
         }
         guard db.changesCount == 1 else { return false }
-        try levels.write(customer, replacing: prepared.assumed, db)
+        try levels.write(customer, replacing: prepared.assumed, recentLevel: recentLevel, db)
         return true
     }
 
-    static func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, levels: BlindIndexLevels, _ db: Database) throws {
+    static func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, levels: BlindIndexLevels, recentLevel: Bool,
+                      _ db: Database) throws {
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         try db.cachedStatement(sql: """
             INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
@@ -761,7 +763,7 @@ public final class SQLiteVaultStore: VaultStore {
             """).execute(arguments: [ws, id, Data(customer.dataKey), Data(SealedMapCodec.encode(customer.attributes)),
                                      Data(SealedMapCodec.encode(customer.blindIndex)), customer.restricted,
                                      customer.createdAt.millis, customer.updatedAt.millis, customer.revision])
-        try levels.write(customer, replacing: current, db)
+        try levels.write(customer, replacing: current, recentLevel: recentLevel, db)
     }
 
     // MARK: Row mapping

@@ -11,8 +11,12 @@ struct BlindIndexLevelsTests {
     let workspace = WorkspaceID(trusted: "acme")
     let email = AttributeName(trusted: "email")
 
-    func store(path: String = temporaryFolder().appendingPathComponent("domicile.sqlite").path) async throws -> SQLiteVaultStore {
-        let store = try SQLiteVaultStore(path: path, logger: .init(label: "test"), recentIndexLimit: 4)
+    /// Merges at 4 entries; every batch uses the recent level unless `minimumBatch` says otherwise.
+    func store(path: String = temporaryFolder().appendingPathComponent("domicile.sqlite").path,
+               mainLimit: Int = 1_000, minimumBatch: Int = 1) async throws -> SQLiteVaultStore {
+        let store = try SQLiteVaultStore(path: path, logger: .init(label: "test")) { db in
+            try BlindIndexLevels(limit: 4, mainLimit: mainLimit, minimumBatch: minimumBatch, db)
+        }
         if try await store.workspace(workspace) == nil {
             try await store.createWorkspace(
                 WorkspaceRecord(id: workspace, region: "local"),
@@ -82,6 +86,29 @@ struct BlindIndexLevelsTests {
         }))
         #expect(try await found(0xA1, store) == ["c-2", "c-3", "c-4"])
         #expect(try levels(store) == (main: 3, recent: 0))
+    }
+
+    /// Small batches (single upserts) would dirty as many pages in either level, and a merge
+    /// would write them again: they go to the main level.
+    @Test func smallBatchesWriteTheMainLevel() async throws {
+        let store = try await store(minimumBatch: 3)
+        try await put([row("c-1", email: 0xA1), row("c-2", email: 0xA1)], store)
+        #expect(try levels(store) == (main: 2, recent: 0))
+        try await put([row("c-3", email: 0xA1), row("c-4", email: 0xA1), row("c-5", email: 0xA1)], store)
+        #expect(try levels(store) == (main: 2, recent: 3))
+        #expect(try await found(0xA1, store) == ["c-1", "c-2", "c-3", "c-4", "c-5"])
+    }
+
+    /// Once the main level is large a merge saves nothing: entries go straight to it, and what
+    /// the recent level holds stays found.
+    @Test func aLargeMainLevelTakesEntriesDirectly() async throws {
+        let store = try await store(mainLimit: 4)
+        try await put([row("c-1", email: 0xA1), row("c-2", email: 0xA1), row("c-3", email: 0xA1)], store)
+        try await put([row("c-4", email: 0xA1), row("c-5", email: 0xA1)], store)
+        #expect(try levels(store) == (main: 5, recent: 0))
+        try await put([row("c-6", email: 0xA1)], store)
+        #expect(try levels(store) == (main: 6, recent: 0))
+        #expect(try await found(0xA1, store).count == 6)
     }
 
     /// After a restart the store counts what the recent level already holds.
