@@ -18,9 +18,11 @@ import Synchronization
 /// - batches of fewer than `minimumBatch` customers (single upserts): a group commit of a few
 ///   dozen entries dirties as many pages in either level, and the merge would write them again;
 /// - once the main index holds `mainLimit` entries: a merge only saves writes while the main
-///   index has fewer leaves than `limit` entries (about 55 entries a leaf), and it writes every
-///   leaf it touches in one transaction, so a larger main index would make each merge a long
-///   stall of the writer for no gain. At the limit a merge writes about 16,000 pages (0.3–0.5 s).
+///   index has clearly fewer leaves than `limit` entries (about 55 entries a leaf), and it writes
+///   every leaf it touches in one transaction, so a larger main index would make each merge a
+///   long stall of the writer for little gain. At the limit a merge touches about 17,500 of the
+///   main index's 18,000 leaves, by that estimate; measured merges into main indexes of up to
+///   550,000 entries took 70–240 ms.
 ///
 /// An entry lives in exactly one level. Lookups read both in one statement (one snapshot);
 /// deletions by whole key try the recent level, then the main one. The merge runs inside a
