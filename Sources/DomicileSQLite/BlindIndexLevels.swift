@@ -39,39 +39,47 @@ final class BlindIndexLevels: Sendable {
     let limit: Int
     let mainLimit: Int
     let minimumBatch: Int
-    /// Entries added to the recent level since the last merge (at start: all it holds), and
-    /// entries in the main level (at start: counted up to `mainLimit`). Both only decide where
-    /// entries go and when to merge, so a count thrown off by deletions or a rolled-back group
-    /// moves those decisions a little, nothing more.
-    private let recent: Atomic<Int>
-    private let main: Atomic<Int>
+    /// Entries added to the recent level since the last merge, and entries in the main level (up
+    /// to `mainLimit`). Both are read from the tables by the first batch large enough to need
+    /// them, on the writer, so that opening the store (every CLI command does) scans nothing.
+    /// They only decide where entries go and when to merge, so a count thrown off by deletions
+    /// or a rolled-back group moves those decisions a little, nothing more.
+    private let recent = Atomic(0)
+    private let main = Atomic(0)
+    private let counted = Atomic(false)
 
-    init(limit: Int = defaultLimit, mainLimit: Int = defaultMainLimit, minimumBatch: Int = defaultMinimumBatch,
-         recent: Int, main: Int) {
+    init(limit: Int = defaultLimit, mainLimit: Int = defaultMainLimit, minimumBatch: Int = defaultMinimumBatch) {
         self.limit = limit
         self.mainLimit = mainLimit
         self.minimumBatch = minimumBatch
-        self.recent = Atomic(recent)
-        self.main = Atomic(main)
     }
 
-    /// Reads the levels' sizes from the database (the main one counted no further than needed).
-    convenience init(limit: Int = defaultLimit, mainLimit: Int = defaultMainLimit, minimumBatch: Int = defaultMinimumBatch,
-                     _ db: Database) throws {
-        let recent = try Int.fetchOne(db, sql: "SELECT count(*) FROM blind_index_recent") ?? 0
-        let main = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM blind_index LIMIT ?)",
-                                    arguments: [mainLimit]) ?? 0
-        self.init(limit: limit, mainLimit: mainLimit, minimumBatch: minimumBatch, recent: recent, main: main)
+    /// How one batch of `customers` writes its entries: to the recent level if the batch is
+    /// large enough and the main level small enough. Runs on the writer, inside the transaction.
+    func writer(batchOf customers: Int, _ db: Database) throws -> Writer {
+        guard customers >= minimumBatch else { return Writer(levels: self, recentLevel: false) }
+        if !counted.load(ordering: .relaxed) {
+            recent.store(try Int.fetchOne(db, sql: "SELECT count(*) FROM blind_index_recent") ?? 0, ordering: .relaxed)
+            main.store(try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM blind_index LIMIT ?)",
+                                        arguments: [mainLimit]) ?? 0, ordering: .relaxed)
+            counted.store(true, ordering: .relaxed)
+        }
+        return Writer(levels: self, recentLevel: main.load(ordering: .relaxed) < mainLimit)
     }
 
-    /// Whether a batch of `customers` adds its entries to the recent level.
-    func usesRecentLevel(batchOf customers: Int) -> Bool {
-        customers >= minimumBatch && main.load(ordering: .relaxed) < mainLimit
+    /// The blind-index writes of one batch.
+    struct Writer {
+        let levels: BlindIndexLevels
+        let recentLevel: Bool
+
+        func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, _ db: Database) throws {
+            try levels.write(customer, replacing: current, recentLevel: recentLevel, db)
+        }
     }
 
     /// Brings the index from `current`'s digests to `customer`'s: removes the entries whose
     /// digest changed or went away, adds the new ones (to the recent level if `recentLevel`).
-    func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, recentLevel: Bool, _ db: Database) throws {
+    private func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, recentLevel: Bool, _ db: Database) throws {
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         let old = current?.blindIndex ?? [:]
         for (attribute, digest) in old where customer.blindIndex[attribute] != digest {

@@ -18,12 +18,11 @@ public final class SQLiteVaultStore: VaultStore {
     public let path: String
 
     public convenience init(path: String, logger: Logger = Logger(label: "domicile.sqlite")) throws {
-        try self.init(path: path, logger: logger) { db in try BlindIndexLevels(db) }
+        try self.init(path: path, logger: logger, indexLevels: BlindIndexLevels())
     }
 
-    /// - Parameter indexLevels: the blind index's levels, from the migrated database (tests
-    ///   choose small limits, to exercise the merge).
-    init(path: String, logger: Logger, indexLevels: (Database) throws -> BlindIndexLevels) throws {
+    /// - Parameter indexLevels: the blind index's levels (tests choose small limits, to exercise the merge).
+    init(path: String, logger: Logger, indexLevels: BlindIndexLevels) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Temporary tables and statement journals (each write of a group commit is a savepoint)
@@ -47,7 +46,7 @@ public final class SQLiteVaultStore: VaultStore {
         }
         self.path = path
         try Self.migrator.migrate(pool)
-        self.indexLevels = try pool.read(indexLevels)
+        self.indexLevels = indexLevels
         committer = GroupCommitter(pool: pool)
         readers = ReadConnections(path: path, maximum: 8)
     }
@@ -682,7 +681,7 @@ public final class SQLiteVaultStore: VaultStore {
     /// Applies one request's batch inside the group transaction (in the savepoint the group commit gives it).
     static func apply(_ batch: CommitBatch, levels: BlindIndexLevels, _ db: Database) throws -> [MutationOutcome] {
         var outcomes: [MutationOutcome] = []
-        let recentLevel = levels.usesRecentLevel(batchOf: batch.mutations.count)
+        let index = try levels.writer(batchOf: batch.mutations.count, db)
         do {
             for definition in batch.schemaAdditions {
                 try save(definition, workspace: batch.workspaceID, replace: false, db)
@@ -690,7 +689,7 @@ public final class SQLiteVaultStore: VaultStore {
             if !batch.audit.isEmpty { try appendAudit(batch.audit, workspace: batch.workspaceID, db) }
             for event in batch.events { try insert(event, db) }
             for mutation in batch.mutations {
-                if let prepared = mutation.prepared, try writeIfUnchanged(prepared, levels: levels, recentLevel: recentLevel, db) {
+                if let prepared = mutation.prepared, try writeIfUnchanged(prepared, index: index, db) {
                     outcomes.append(prepared.assumed == nil ? .created(prepared.row) : .updated(prepared.row))
                     continue
                 }
@@ -701,7 +700,7 @@ public final class SQLiteVaultStore: VaultStore {
                 case .refuse(let failure):
                     outcomes.append(.refused(failure))
                 case .write(let customer):
-                    try write(customer, replacing: current, levels: levels, recentLevel: recentLevel, db)
+                    try write(customer, replacing: current, index: index, db)
                     outcomes.append(current == nil ? .created(customer) : .updated(customer))
                 case .erase(let tombstone):
                     let ws = batch.workspaceID.rawValue, id = mutation.customerID.rawValue
@@ -724,17 +723,16 @@ public final class SQLiteVaultStore: VaultStore {
     /// absent (the insert does nothing when a row appeared) or at the assumed revision (the
     /// update matches nothing otherwise). Saves reading the row again inside the group commit.
     /// - Returns: false when the row changed meanwhile and nothing was written.
-    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, levels: BlindIndexLevels, recentLevel: Bool,
-                                 _ db: Database) throws -> Bool {
+    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, index: BlindIndexLevels.Writer, _ db: Database) throws -> Bool {
         let customer = prepared.row
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
-        let attributes = SealedMapCodec.encode(customer.attributes), index = SealedMapCodec.encode(customer.blindIndex)
+        let attributes = SealedMapCodec.encode(customer.attributes), digests = SealedMapCodec.encode(customer.blindIndex)
         if let assumed = prepared.assumed {
             var statement = try RawStatement(db, """
                 UPDATE customers SET data_key = ?, attributes = ?, blind_index = ?, restricted = ?, updated_at = ?, revision = ?
                 WHERE workspace_id = ? AND customer_id = ? AND revision = ?
                 """)
-            try statement.bind(customer.dataKey, attributes, index, customer.restricted, customer.updatedAt.millis, customer.revision,
+            try statement.bind(customer.dataKey, attributes, digests, customer.restricted, customer.updatedAt.millis, customer.revision,
                                ws, id, assumed.revision)
             try statement.run()
         } else {
@@ -742,16 +740,16 @@ public final class SQLiteVaultStore: VaultStore {
                 INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, customer_id) DO NOTHING
                 """)
-            try statement.bind(ws, id, customer.dataKey, attributes, index, customer.restricted, customer.createdAt.millis,
+            try statement.bind(ws, id, customer.dataKey, attributes, digests, customer.restricted, customer.createdAt.millis,
                                customer.updatedAt.millis, customer.revision)
             try statement.run()
         }
         guard db.changesCount == 1 else { return false }
-        try levels.write(customer, replacing: prepared.assumed, recentLevel: recentLevel, db)
+        try index.write(customer, replacing: prepared.assumed, db)
         return true
     }
 
-    static func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, levels: BlindIndexLevels, recentLevel: Bool,
+    static func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, index: BlindIndexLevels.Writer,
                       _ db: Database) throws {
         let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         try db.cachedStatement(sql: """
@@ -763,7 +761,7 @@ public final class SQLiteVaultStore: VaultStore {
             """).execute(arguments: [ws, id, Data(customer.dataKey), Data(SealedMapCodec.encode(customer.attributes)),
                                      Data(SealedMapCodec.encode(customer.blindIndex)), customer.restricted,
                                      customer.createdAt.millis, customer.updatedAt.millis, customer.revision])
-        try levels.write(customer, replacing: current, recentLevel: recentLevel, db)
+        try index.write(customer, replacing: current, db)
     }
 
     // MARK: Row mapping

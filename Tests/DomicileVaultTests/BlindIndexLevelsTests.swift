@@ -14,9 +14,8 @@ struct BlindIndexLevelsTests {
     /// Merges at 4 entries; every batch uses the recent level unless `minimumBatch` says otherwise.
     func store(path: String = temporaryFolder().appendingPathComponent("domicile.sqlite").path,
                mainLimit: Int = 1_000, minimumBatch: Int = 1) async throws -> SQLiteVaultStore {
-        let store = try SQLiteVaultStore(path: path, logger: .init(label: "test")) { db in
-            try BlindIndexLevels(limit: 4, mainLimit: mainLimit, minimumBatch: minimumBatch, db)
-        }
+        let store = try SQLiteVaultStore(path: path, logger: .init(label: "test"),
+                                         indexLevels: BlindIndexLevels(limit: 4, mainLimit: mainLimit, minimumBatch: minimumBatch))
         if try await store.workspace(workspace) == nil {
             try await store.createWorkspace(
                 WorkspaceRecord(id: workspace, region: "local"),
