@@ -63,11 +63,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A wrapper of SQLite's default page cache that skips commit-time truncations with
+        // nothing to remove (see page_cache.c).
+        .target(
+            name: "CSQLitePageCache",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
         // The embedded store: one SQLite file in WAL mode, group commit.
         .target(
             name: "DomicileSQLite",
             dependencies: [
                 "DomicileCore",
+                "CSQLitePageCache",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API under GRDB, for the hot statements (see RawStatement).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),

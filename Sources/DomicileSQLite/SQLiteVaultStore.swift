@@ -31,6 +31,9 @@ public final class SQLiteVaultStore: VaultStore {
             try db.execute(sql: "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;")
         }
         configuration.label = "domicile"
+        if !PageCache.isWrapped {
+            logger.notice("SQLite's page cache is not wrapped: commits scan the writer's whole page cache")
+        }
         pool = try DatabasePool(path: path, configuration: configuration)
         // Again on the writer once the pool is open: GRDB switches its writer to
         // `synchronous = NORMAL` when it enables WAL, after `prepareDatabase` ran, and NORMAL
