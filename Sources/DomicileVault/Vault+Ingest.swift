@@ -140,8 +140,9 @@ struct CustomerSealer: Sendable {
             attributes[name.rawValue] = try cipher.seal(value, attribute: name)
             if schema[name]?.indexed == true {
                 index[name.rawValue] = keys.blindIndex.digest(value, attribute: name)
-            } else if !index.isEmpty {
-                // An attribute whose definition is no longer indexed loses its digest.
+            } else if current != nil && !index.isEmpty {
+                // An attribute whose definition is no longer indexed loses its digest. (A new
+                // customer's index holds only this upsert's other attributes: nothing to remove.)
                 index[name.rawValue] = nil
             }
         }

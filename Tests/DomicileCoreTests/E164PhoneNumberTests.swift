@@ -309,6 +309,33 @@ struct E164PhoneNumberTests {
         }
     }
 
+    /// The lookup by value gives what building each prefix and looking it up in the table gives,
+    /// for every string of up to four digits (leading zeros included) and a few non-digits.
+    @Test func codeOfEveryPrefixMatchesTheTable() {
+        let codes = Set(CountryCallingCodes.allCodes)
+        func reference(_ digits: String) -> String? {
+            var candidate = ""
+            for character in digits.prefix(3) {
+                candidate.append(character)
+                if codes.contains(candidate) { return candidate }
+            }
+            return nil
+        }
+        var inputs = ["", "a", "a1", "1a", "9a9", "+1", " 44", "٩٧١"]
+        for length in 1...4 {
+            for value in 0..<[10, 100, 1_000, 10_000][length - 1] {
+                let digits = String(value)
+                inputs.append(String(repeating: "0", count: length - digits.count) + digits)
+            }
+        }
+        for digits in inputs {
+            #expect(CountryCallingCodes.code(prefixing: digits) == reference(digits), "\(digits)")
+        }
+        #expect(CountryCallingCodes.code(prefixing: "971501234567") == "971")
+        #expect(CountryCallingCodes.code(prefixing: "14155552671") == "1")
+        #expect(CountryCallingCodes.code(prefixing: "0971") == nil)
+    }
+
     @Test func tableIsPrefixFree() {
         let codes = CountryCallingCodes.allCodes
         for a in codes {

@@ -40,10 +40,33 @@ struct JSONTests {
         #expect(throws: JSONParser.Error.self) { try Self.parse(text) }
     }
 
+    @Test("strings in ASCII, in other scripts and with escapes read back as sent", arguments: [
+        "plain", "", "jane.doe@example.com", "جين", "Zoë", "日本", "🇦🇪", "a\u{0}b", "tab\there", "quote\"", "back\\slash",
+    ])
+    func strings(text: String) throws {
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": escaped += "\\\""
+            case "\\": escaped += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        #expect(try Self.parse("\"" + escaped + "\"") == .string(text))
+        #expect(try Self.parse(#"{"k":""# + escaped + #""}"#) == .object(["k": .string(text)]))
+    }
+
     @Test("invalid UTF-8 inside a string is refused")
     func invalidUTF8() {
         #expect(throws: JSONParser.Error.self) { try JSONParser.parse([0x22, 0xC3, 0x28, 0x22]) }
         #expect(throws: JSONParser.Error.self) { try JSONParser.parse([0x22, 0x5C, 0x6E, 0xFF, 0x22]) }
+        // A lone continuation byte, an overlong encoding, a surrogate, after ASCII.
+        #expect(throws: JSONParser.Error.self) { try JSONParser.parse([0x22, 0x61, 0x80, 0x22]) }
+        #expect(throws: JSONParser.Error.self) { try JSONParser.parse([0x22, 0x61, 0xC0, 0xAF, 0x22]) }
+        #expect(throws: JSONParser.Error.self) { try JSONParser.parse([0x22, 0xED, 0xA0, 0x80, 0x22]) }
     }
 
     @Test("nesting deeper than the limit is refused, at the limit accepted")

@@ -76,6 +76,30 @@ struct CustomerUpsertTests {
         #expect(upsert.remove == [AttributeName(trusted: "first_name")])
     }
 
+    /// Several refused attributes: the one reported is the first by name, whatever the order in
+    /// which the element's object is read.
+    @Test func theFirstRefusedAttributeByNameIsReported() {
+        for round in 0..<20 {
+            var attributes: [String: JSONValue] = ["mobile": .string("12"), "first_name": .object([:]), "email": .string("not-an-e-mail")]
+            for i in 0..<round { attributes["ok\(i)"] = .string("v") }
+            do {
+                _ = try parse(.object(["type": .string("customer"), "customer_id": .string("c-\(round)"), "attributes": .object(attributes)]))
+                Issue.record("refused attributes were accepted")
+            } catch {
+                #expect(error.attribute == "email", "reported \(error.attribute ?? "nil") in round \(round)")
+            }
+        }
+    }
+
+    @Test("values are trimmed of white space at both ends, in any script", arguments: [
+        ("plain", "plain"), (" padded ", "padded"), ("\tJane\n", "Jane"), ("\u{A0}Zoë\u{2003}", "Zoë"),
+        ("   ", ""), ("", ""), ("a b", "a b"), ("x", "x"), ("e\u{301}", "e\u{301}"), ("\u{301}x ", "\u{301}x"),
+    ])
+    func trimming(input: String, trimmed: String) {
+        #expect(input.trimmingWhitespace() == trimmed)
+        #expect(input[...].trimmingWhitespace() == trimmed)
+    }
+
     @Test func unknownAttributesAreInferredAsPII() throws {
         let result = try CustomerUpsert.parse(.object([
             "type": .string("customer"), "customer_id": .string("c-1"),

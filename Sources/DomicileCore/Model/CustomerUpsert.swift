@@ -15,8 +15,10 @@ public struct CustomerUpsert: Sendable, Hashable {
         self.remove = remove
     }
 
-    /// Keys a customer element may carry besides its attributes.
-    static let elementKeys: Set<String> = ["type", "customer_id", "attributes", "update_existing_only"]
+    /// Keys a customer element may carry besides its attributes (compared, not hashed: four short strings).
+    static func isElementKey(_ key: String) -> Bool {
+        key == "customer_id" || key == "attributes" || key == "type" || key == "update_existing_only"
+    }
 
     /// Reads one `{"type":"customer","customer_id":…,"attributes":{…}}` element.
     ///
@@ -44,7 +46,7 @@ public struct CustomerUpsert: Sendable, Hashable {
         default:
             throw Failure(.attribute, attribute: "type", "type must be \"customer\" (lower-case)")
         }
-        if let unknown = fields.keys.sorted().first(where: { !elementKeys.contains($0) }) {
+        if !fields.keys.allSatisfy(isElementKey), let unknown = fields.keys.sorted().first(where: { !isElementKey($0) }) {
             let safeName = (try? AttributeName(validating: unknown))?.rawValue
             throw Failure(.attribute, attribute: safeName,
                           "unknown element field; customer attributes go inside \"attributes\"")
@@ -67,12 +69,10 @@ public struct CustomerUpsert: Sendable, Hashable {
         var set: [AttributeName: AttributeValue] = [:]
         var remove: Set<AttributeName> = []
         var newAttributes: [AttributeDefinition] = []
-        switch fields["attributes"] {
-        case nil, .null?:
-            break
-        case .object(let attributes)?:
-            // Sorted, so that the first failure reported is the same every time.
-            for (rawName, json) in attributes.sorted(by: { $0.key < $1.key }) {
+        var pii = 0
+        /// Reads the attributes in the given order; throws at the first one refused.
+        func read(_ attributes: some Sequence<(key: String, value: JSONValue)>) throws(Failure) {
+            for (rawName, json) in attributes {
                 let name = try AttributeName(validating: rawName)
                 let value: AttributeValue
                 switch json {
@@ -95,13 +95,32 @@ public struct CustomerUpsert: Sendable, Hashable {
                     newAttributes.append(definition)
                 }
                 set[name] = try definition.normalize(value)
+                if definition.pii { pii += 1 }
             }
+        }
+        switch fields["attributes"] {
+        case nil, .null?:
+            break
+        case .object(let attributes)?:
+            set.reserveCapacity(attributes.count)
+            do {
+                try read(attributes)
+            } catch {
+                // Again in name order, so that the failure reported is the same every time.
+                set.removeAll(keepingCapacity: true)
+                remove.removeAll()
+                newAttributes.removeAll()
+                pii = 0
+                try read(attributes.sorted(by: { $0.key < $1.key }))
+                throw error
+            }
+            if newAttributes.count > 1 { newAttributes.sort { $0.name.rawValue < $1.name.rawValue } }
         default:
             throw Failure(.attribute, attribute: "attributes", "attributes must be a JSON object")
         }
         let upsert = CustomerUpsert(customerID: customerID, updateExistingOnly: updateExistingOnly, set: set, remove: remove)
-        // New attributes are PII, which is what the count assumes of names the schema lacks.
-        try upsert.checkPIILimit(keeping: [], schema: schema)
+        // New attributes are PII, as `checkPIILimit` assumes of names the schema lacks.
+        try Self.checkPII(count: pii)
         return (upsert, newAttributes)
     }
 
@@ -116,6 +135,10 @@ public struct CustomerUpsert: Sendable, Hashable {
             let name = AttributeName(trusted: raw)
             if set[name] == nil && (remove.isEmpty || !remove.contains(name)) && schema[name]?.pii ?? true { pii += 1 }
         }
+        try Self.checkPII(count: pii)
+    }
+
+    static func checkPII(count pii: Int) throws(Failure) {
         if pii > PIISchema.maximumPIIAttributes {
             throw Failure(.tooManyAttributes, attribute: "attributes",
                           "a customer can hold at most \(PIISchema.maximumPIIAttributes) PII attributes; this update would leave \(pii)")

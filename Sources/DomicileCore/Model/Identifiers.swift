@@ -155,11 +155,20 @@ extension UInt8 {
     @inlinable var isASCIILetter: Bool { (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) }
     @inlinable var isASCIIDigit: Bool { (0x30...0x39).contains(self) }
     @inlinable var isASCIIAlphanumeric: Bool { isASCIILetter || isASCIIDigit }
+    /// ASCII other than white space and control characters.
+    @inlinable var isVisibleASCII: Bool { (0x21...0x7E).contains(self) }
 }
 
 extension StringProtocol {
     /// Trims Unicode white space and newlines at both ends, without Foundation.
     public func trimmingWhitespace() -> String {
+        // Most values start and end with a visible ASCII character: nothing to trim, and no need
+        // to walk grapheme clusters (a `Character`'s white-space property is its first scalar's,
+        // and a cluster ending in a visible ASCII byte does not start with white space).
+        let visibleEnds = utf8.withContiguousStorageIfAvailable { bytes in
+            bytes.first?.isVisibleASCII == true && bytes.last?.isVisibleASCII == true
+        }
+        if visibleEnds == true { return String(self) }
         guard let start = firstIndex(where: { !$0.isWhitespace }) else { return "" }
         let end = lastIndex(where: { !$0.isWhitespace })!
         return String(self[start...end])

@@ -270,13 +270,24 @@ public enum CountryCallingCodes {
 
     /// The assigned calling code that starts these digits (digits only, no '+'), or nil.
     public static func code(prefixing digits: some StringProtocol) -> String? {
-        var candidate = ""
-        for character in digits.prefix(3) {
-            candidate.append(character)
-            if table[candidate] != nil { return candidate }
+        var value = 0, length = 0
+        for byte in digits.utf8.prefix(3) {
+            guard byte.isASCIIDigit else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+            length += 1
+            // No code starts with 0, so a value and its number of digits name at most one code.
+            if let code = byValue[value], code.utf8.count == length { return code }
         }
         return nil
     }
+
+    /// Every assigned code at the index of its value (`byValue[971] == "971"`): a phone number's
+    /// code is found without building and hashing strings.
+    private static let byValue: [String?] = {
+        var codes = [String?](repeating: nil, count: 1_000)
+        for code in table.keys { codes[Int(code)!] = code }
+        return codes
+    }()
 
     /// ISO 3166-1 alpha-2 regions using a code ("1" -> ["US","CA",...]); empty for non-geographic
     /// codes and for codes that are not assigned.
