@@ -22,7 +22,6 @@
 
 #include <sqlite3.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "CSQLitePageCache.h"
 
