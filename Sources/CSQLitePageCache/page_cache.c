@@ -37,7 +37,7 @@ typedef struct {
 
 static sqlite3_pcache_methods2 inner;
 static int installed;
-static atomic_ullong skipped, forwarded, temporaryRekeys;
+static atomic_ullong skipped, temporaryRekeys;
 
 static int wrappedInit(void *arg) { return inner.xInit(arg); }
 static void wrappedShutdown(void *arg) { if (inner.xShutdown) inner.xShutdown(arg); }
@@ -96,7 +96,6 @@ static void wrappedTruncate(sqlite3_pcache *cache, unsigned int limit) {
         atomic_fetch_add_explicit(&skipped, 1, memory_order_relaxed);
         return;
     }
-    atomic_fetch_add_explicit(&forwarded, 1, memory_order_relaxed);
     inner.xTruncate(wrapped->inner, limit);
     if (limit <= wrapped->temporaryKey) wrapped->temporaryPages = 0;
     if (limit == 0) {
@@ -138,5 +137,4 @@ __attribute__((constructor)) static void domicile_install_page_cache(void) {
 const void *domicile_page_cache_methods(void) { return installed ? &wrapper : 0; }
 int domicile_page_cache_installed(void) { return installed; }
 unsigned long long domicile_page_cache_truncates_skipped(void) { return atomic_load(&skipped); }
-unsigned long long domicile_page_cache_truncates_forwarded(void) { return atomic_load(&forwarded); }
 unsigned long long domicile_page_cache_temporary_rekeys(void) { return atomic_load(&temporaryRekeys); }

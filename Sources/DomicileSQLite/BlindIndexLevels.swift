@@ -72,29 +72,24 @@ final class BlindIndexLevels: Sendable {
         let levels: BlindIndexLevels
         let recentLevel: Bool
 
+        /// Brings the index from `current`'s digests to `customer`'s: removes the entries whose
+        /// digest changed or went away, adds the new ones (to the recent level if `recentLevel`).
         func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, _ db: Database) throws {
-            try levels.write(customer, replacing: current, recentLevel: recentLevel, db)
-        }
-    }
-
-    /// Brings the index from `current`'s digests to `customer`'s: removes the entries whose
-    /// digest changed or went away, adds the new ones (to the recent level if `recentLevel`).
-    private func write(_ customer: StoredCustomer, replacing current: StoredCustomer?, recentLevel: Bool, _ db: Database) throws {
-        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
-        let old = current?.blindIndex ?? [:]
-        for (attribute, digest) in old where customer.blindIndex[attribute] != digest {
-            try Self.deleteEntry(ws, attribute, digest, id, db)
-        }
-        let sql = recentLevel
-            ? "INSERT OR IGNORE INTO blind_index_recent (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)"
-            : "INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)"
-        var added = 0
-        for (attribute, digest) in customer.blindIndex where old[attribute] != digest {
-            try Self.entry(sql, ws, attribute, digest, id, db)
-            added += db.changesCount
-        }
-        if added > 0 {
-            if recentLevel { recent.add(added, ordering: .relaxed) } else { main.add(added, ordering: .relaxed) }
+            let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
+            let old = current?.blindIndex ?? [:]
+            for (attribute, digest) in old where customer.blindIndex[attribute] != digest {
+                try BlindIndexLevels.deleteEntry(ws, attribute, digest, id, db)
+            }
+            let sql = recentLevel
+                ? "INSERT OR IGNORE INTO blind_index_recent (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)"
+                : "INSERT OR IGNORE INTO blind_index (workspace_id, attribute, digest, customer_id) VALUES (?, ?, ?, ?)"
+            var added = 0
+            for (attribute, digest) in customer.blindIndex where old[attribute] != digest {
+                try BlindIndexLevels.entry(sql, ws, attribute, digest, id, db)
+                added += db.changesCount
+            }
+            guard added > 0 else { return }
+            if recentLevel { levels.recent.add(added, ordering: .relaxed) } else { levels.main.add(added, ordering: .relaxed) }
         }
     }
 

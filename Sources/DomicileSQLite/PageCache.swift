@@ -8,11 +8,10 @@ enum PageCache {
     /// everything still works, commits only cost more CPU.
     static var isWrapped: Bool { domicile_page_cache_installed() != 0 }
 
-    /// Since the process started: cache truncations skipped and passed on, and pages that
-    /// balancing moved through the temporary page number (what used to make a commit scan).
-    static var counters: (skipped: UInt64, forwarded: UInt64, temporaryRekeys: UInt64) {
-        (UInt64(domicile_page_cache_truncates_skipped()), UInt64(domicile_page_cache_truncates_forwarded()),
-         UInt64(domicile_page_cache_temporary_rekeys()))
+    /// Since the process started: cache truncations skipped, and pages that balancing moved
+    /// through the temporary page number (what used to make a commit scan).
+    static var counters: (skipped: UInt64, temporaryRekeys: UInt64) {
+        (UInt64(domicile_page_cache_truncates_skipped()), UInt64(domicile_page_cache_temporary_rekeys()))
     }
 
     /// The wrapper's methods (for tests that drive a cache directly).

@@ -5,9 +5,8 @@
 /// (installed when the process loads; see page_cache.c). 0 when SQLite refused it.
 int domicile_page_cache_installed(void);
 
-/// Counters since the process started (for tests): cache truncations skipped and passed on.
+/// Counters since the process started (for tests): cache truncations skipped.
 unsigned long long domicile_page_cache_truncates_skipped(void);
-unsigned long long domicile_page_cache_truncates_forwarded(void);
 /// How many pages B-tree balancing moved through the temporary page number.
 unsigned long long domicile_page_cache_temporary_rekeys(void);
 
