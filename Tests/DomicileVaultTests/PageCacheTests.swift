@@ -1,6 +1,7 @@
 @testable import DomicileSQLite
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 
 /// The wrapper of SQLite's page cache (Sources/CSQLitePageCache) skips only truncations with
@@ -47,6 +48,18 @@ struct PageCacheTests {
     @Test("is installed before SQLite starts")
     func installed() {
         #expect(PageCache.isWrapped)
+    }
+
+    /// The same constructor turns SQLite's memory statistics off: the allocator then counts
+    /// nothing, however much a connection allocates.
+    @Test("SQLite keeps no memory statistics")
+    func noMemoryStatistics() throws {
+        #expect(SQLiteMemory.keepsNoStatistics)
+        let database = try database()
+        var expected: [Data: Data] = [:]
+        try database.write { db in try insert(200, size: 300, byte: { UInt8($0 % 256) }, db, into: &expected) }
+        try check(database, holds: expected)
+        #expect(sqlite3_memory_used() == 0)
     }
 
     /// Drives one cache through the methods SQLite calls: a truncation is skipped only when no
