@@ -41,7 +41,7 @@ public actor MessageDispatcher: Service {
         self.maximumBackoff = maximumBackoff
         self.lease = lease
         self.idleInterval = idleInterval
-        executors = MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor(loop: $0) }
+        executors = EventLoopTaskExecutor.singletonGroup
     }
 
     public func run() async throws {
@@ -248,15 +248,21 @@ public actor MessageDispatcher: Service {
 /// that enqueued it, so without a preference every delivery the dispatcher starts (and every
 /// provider connection it opens) ends up on the dispatcher's loop, one core of two. Hand-written:
 /// NIO offers event loops as serial executors, not as task executors.
-final class EventLoopTaskExecutor: TaskExecutor {
+public final class EventLoopTaskExecutor: TaskExecutor {
     let loop: any EventLoop
 
     init(loop: any EventLoop) { self.loop = loop }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
+
+    /// One for each event loop of NIO's singleton group (the server's and the dispatcher's).
+    static let singletonGroup = MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor(loop: $0) }
+
+    /// The executor of the singleton group's loop this thread runs, if it runs one.
+    public static var current: EventLoopTaskExecutor? { singletonGroup.first { $0.loop.inEventLoop } }
 }
 
 /// The providers Domicile ships.

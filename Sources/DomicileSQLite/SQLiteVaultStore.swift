@@ -17,12 +17,17 @@ public final class SQLiteVaultStore: VaultStore {
     private let readers: ReadConnections
     public let path: String
 
-    public convenience init(path: String, logger: Logger = Logger(label: "domicile.sqlite")) throws {
-        try self.init(path: path, logger: logger, indexLevels: BlindIndexLevels())
+    /// - Parameter waiterExecutor: where a write's task continues once its group is committed:
+    ///   called on the writing task's thread, it names that thread's executor (the server passes
+    ///   its connection's event loop); nil, or a nil answer, leaves it to the global executor.
+    public convenience init(path: String, logger: Logger = Logger(label: "domicile.sqlite"),
+                            waiterExecutor: (@Sendable () -> (any TaskExecutor)?)? = nil) throws {
+        try self.init(path: path, logger: logger, indexLevels: BlindIndexLevels(), waiterExecutor: waiterExecutor)
     }
 
     /// - Parameter indexLevels: the blind index's levels (tests choose small limits, to exercise the merge).
-    init(path: String, logger: Logger, indexLevels: BlindIndexLevels) throws {
+    init(path: String, logger: Logger, indexLevels: BlindIndexLevels,
+         waiterExecutor: (@Sendable () -> (any TaskExecutor)?)? = nil) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Temporary tables and statement journals (each write of a group commit is a savepoint)
@@ -53,7 +58,7 @@ public final class SQLiteVaultStore: VaultStore {
         self.path = path
         try Self.migrator.migrate(pool)
         self.indexLevels = indexLevels
-        committer = GroupCommitter(pool: pool)
+        committer = GroupCommitter(pool: pool, waiterExecutor: waiterExecutor)
         readers = ReadConnections(path: path, maximum: 8)
     }
 
@@ -865,10 +870,25 @@ final class GroupCommitter: Sendable {
 
     private let pool: DatabasePool
     private let state = Mutex<(pending: [Pending], scheduled: Bool)>(([], false))
+    /// Names the executor of the calling thread (see `SQLiteVaultStore.init`). The writer's thread
+    /// resumes every waiter of a group; without a preference the global executor puts each one on
+    /// the next event loop in turn, so half the requests continued on another loop than their
+    /// connection's (counted: 9,995 of 20,000 upserts), and their answers crossed threads.
+    private let waiterExecutor: (@Sendable () -> (any TaskExecutor)?)?
 
-    init(pool: DatabasePool) { self.pool = pool }
+    init(pool: DatabasePool, waiterExecutor: (@Sendable () -> (any TaskExecutor)?)? = nil) {
+        self.pool = pool
+        self.waiterExecutor = waiterExecutor
+    }
 
+    /// Runs `work` in the next group and returns its result once the group is on disk, back on
+    /// the caller's executor when `waiterExecutor` names one.
     func run<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        guard let executor = waiterExecutor?() else { return try await wait(for: work) }
+        return try await withTaskExecutorPreference(executor) { try await wait(for: work) }
+    }
+
+    private func wait<T: Sendable>(for work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
             let schedule = state.withLock { state -> Bool in
                 state.pending.append(Pending(work: { db in try work(db) }, continuation: continuation))

@@ -62,7 +62,7 @@ struct NodeOptions: ParsableArguments {
         let keyPath = rootKeyFile ?? ProcessInfo.processInfo.environment["DOMICILE_ROOT_KEY_FILE"] ?? (dataDir as NSString).appendingPathComponent("root.key")
         let (root, created) = try LocalKeyFileRootKey.loadOrCreate(at: keyPath)
         if created { logger.notice("generated a new root key", metadata: ["path": "\(keyPath)"]) }
-        let store = try SQLiteVaultStore(path: databasePath)
+        let store = try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
         return (Vault(store: store, root: root, region: region), store)
     }
 }

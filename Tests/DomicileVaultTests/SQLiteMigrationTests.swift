@@ -2,6 +2,7 @@ import DomicileCore
 @testable import DomicileSQLite
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 @Suite("SQLite migrations")
@@ -49,6 +50,45 @@ struct SQLiteMigrationTests {
 @Suite("SQLite group commit")
 struct GroupCommitTests {
     struct Refused: Error {}
+
+    /// Runs jobs on a serial queue of its own, counting them.
+    final class QueueExecutor: TaskExecutor {
+        let queue = DispatchQueue(label: "waiters")
+        let jobs = Atomic(0)
+
+        func enqueue(_ job: consuming ExecutorJob) {
+            jobs.add(1, ordering: .relaxed)
+            let job = UnownedJob(job)
+            queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+        }
+    }
+
+    /// The writer's thread resumes every waiter of a group. A store told where its callers run
+    /// (the server names the connection's event loop) resumes them there, after a failed write
+    /// too; a store told nothing never asks.
+    @Test func aWaiterContinuesOnTheExecutorItsCallerNamed() async throws {
+        let executor = QueueExecutor()
+        let asked = Atomic(0)
+        let store = try SQLiteVaultStore(path: temporaryFolder().appendingPathComponent("domicile.sqlite").path,
+                                         waiterExecutor: { asked.add(1, ordering: .relaxed); return executor })
+        try await store.groupCommit { db in try db.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY)") }
+        let afterWrite = executor.jobs.load(ordering: .relaxed)
+        #expect(afterWrite >= 1)
+        await #expect(throws: Refused.self) {
+            try await store.groupCommit { db in
+                try db.execute(sql: "INSERT INTO t (n) VALUES (1)")
+                throw Refused()
+            }
+        }
+        #expect(executor.jobs.load(ordering: .relaxed) > afterWrite)
+        #expect(asked.load(ordering: .relaxed) == 2)
+        #expect(try await store.groupCommit { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM t") } == 0)
+
+        let before = executor.jobs.load(ordering: .relaxed)
+        let plain = try SQLiteVaultStore(path: temporaryFolder().appendingPathComponent("domicile.sqlite").path)
+        try await plain.groupCommit { db in try db.execute(sql: "CREATE TABLE t (n INTEGER PRIMARY KEY)") }
+        #expect(executor.jobs.load(ordering: .relaxed) == before)
+    }
 
     /// Writes that arrive together share a transaction; one that throws fails alone, and the
     /// others of its group are committed.
