@@ -155,6 +155,7 @@ let package = Package(
             dependencies: [
                 "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileOutbound", "DomicileHTTP",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

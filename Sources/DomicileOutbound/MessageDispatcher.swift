@@ -246,8 +246,10 @@ public actor MessageDispatcher: Service {
 
 /// Runs a task's jobs on one NIO event loop. NIO's global-executor hook keeps a job on the loop
 /// that enqueued it, so without a preference every delivery the dispatcher starts (and every
-/// provider connection it opens) ends up on the dispatcher's loop, one core of two. Hand-written:
-/// NIO offers event loops as serial executors, not as task executors.
+/// provider connection it opens) ends up on the dispatcher's loop, one core of two. The server
+/// also names the current loop's executor to the SQLite store (`waiterExecutor`), so that a
+/// write's task comes back to its connection's loop after the group commit. Hand-written: NIO
+/// offers event loops as serial executors, not as task executors.
 public final class EventLoopTaskExecutor: TaskExecutor {
     let loop: any EventLoop
 
@@ -263,6 +265,9 @@ public final class EventLoopTaskExecutor: TaskExecutor {
 
     /// The executor of the singleton group's loop this thread runs, if it runs one.
     public static var current: EventLoopTaskExecutor? { singletonGroup.first { $0.loop.inEventLoop } }
+
+    /// Whether this executor's jobs run on `loop`.
+    public func runs(_ loop: any EventLoop) -> Bool { self.loop === loop }
 }
 
 /// The providers Domicile ships.
