@@ -63,8 +63,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // A wrapper of SQLite's default page cache that skips commit-time truncations with
-        // nothing to remove (see page_cache.c).
+        // SQLite's process-wide settings, made by a load-time constructor: a wrapper of the
+        // default page cache that skips commit-time truncations with nothing to remove, and no
+        // memory statistics (see page_cache.c).
         .target(
             name: "CSQLitePageCache",
             linkerSettings: [.linkedLibrary("sqlite3")]

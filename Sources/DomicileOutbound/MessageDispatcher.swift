@@ -26,8 +26,6 @@ public actor MessageDispatcher: Service {
     let maximumBackoff: Duration
     let lease: Duration
     let idleInterval: Duration
-    /// One per event loop of NIO's singleton group: each delivery runs on one of them, in turn.
-    let executors: [EventLoopTaskExecutor]
 
     public init(vault: Vault, logger: Logger, factory: @escaping ProviderFactory, maximumAttempts: Int = 8,
                 concurrencyPerProvider: Int = 128, baseBackoff: Duration = .seconds(2), maximumBackoff: Duration = .seconds(600),
@@ -41,7 +39,6 @@ public actor MessageDispatcher: Service {
         self.maximumBackoff = maximumBackoff
         self.lease = lease
         self.idleInterval = idleInterval
-        executors = EventLoopTaskExecutor.singletonGroup
     }
 
     public func run() async throws {
@@ -77,7 +74,7 @@ public actor MessageDispatcher: Service {
                     let claimed = await claim(limit: room)
                     for message in claimed {
                         turn &+= 1
-                        group.addTask(executorPreference: executors[turn % executors.count]) {
+                        group.addTask(executorPreference: EventLoopTaskExecutor.turn(turn)) {
                             await self.deliverInSlot(message)
                             return .delivered
                         }
@@ -164,7 +161,7 @@ public actor MessageDispatcher: Service {
         guard !claimed.isEmpty else { return 0 }
         await withTaskGroup(of: Void.self) { all in
             for (turn, message) in claimed.enumerated() {
-                all.addTask(executorPreference: executors[turn % executors.count]) { await self.deliverInSlot(message) }
+                all.addTask(executorPreference: EventLoopTaskExecutor.turn(turn)) { await self.deliverInSlot(message) }
             }
         }
         return claimed.count
@@ -242,32 +239,6 @@ public actor MessageDispatcher: Service {
             logger.error("outbox: cannot record a delivery", metadata: ["error.type": "\(type(of: error))"])
         }
     }
-}
-
-/// Runs a task's jobs on one NIO event loop. NIO's global-executor hook keeps a job on the loop
-/// that enqueued it, so without a preference every delivery the dispatcher starts (and every
-/// provider connection it opens) ends up on the dispatcher's loop, one core of two. The server
-/// also names the current loop's executor to the SQLite store (`waiterExecutor`), so that a
-/// write's task comes back to its connection's loop after the group commit. Hand-written: NIO
-/// offers event loops as serial executors, not as task executors.
-public final class EventLoopTaskExecutor: TaskExecutor {
-    let loop: any EventLoop
-
-    init(loop: any EventLoop) { self.loop = loop }
-
-    public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
-    }
-
-    /// One for each event loop of NIO's singleton group (the server's and the dispatcher's).
-    static let singletonGroup = MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor(loop: $0) }
-
-    /// The executor of the singleton group's loop this thread runs, if it runs one.
-    public static var current: EventLoopTaskExecutor? { singletonGroup.first { $0.loop.inEventLoop } }
-
-    /// Whether this executor's jobs run on `loop`.
-    public func runs(_ loop: any EventLoop) -> Bool { self.loop === loop }
 }
 
 /// The providers Domicile ships.

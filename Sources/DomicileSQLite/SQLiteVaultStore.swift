@@ -17,17 +17,20 @@ public final class SQLiteVaultStore: VaultStore {
     private let readers: ReadConnections
     public let path: String
 
+    /// Called on a writing task's thread: the executor the task should come back to after its commit.
+    public typealias WaiterExecutor = @Sendable () -> (any TaskExecutor)?
+
     /// - Parameter waiterExecutor: where a write's task continues once its group is committed:
     ///   called on the writing task's thread, it names that thread's executor (the server passes
     ///   its connection's event loop); nil, or a nil answer, leaves it to the global executor.
     public convenience init(path: String, logger: Logger = Logger(label: "domicile.sqlite"),
-                            waiterExecutor: (@Sendable () -> (any TaskExecutor)?)? = nil) throws {
+                            waiterExecutor: WaiterExecutor? = nil) throws {
         try self.init(path: path, logger: logger, indexLevels: BlindIndexLevels(), waiterExecutor: waiterExecutor)
     }
 
     /// - Parameter indexLevels: the blind index's levels (tests choose small limits, to exercise the merge).
     init(path: String, logger: Logger, indexLevels: BlindIndexLevels,
-         waiterExecutor: (@Sendable () -> (any TaskExecutor)?)? = nil) throws {
+         waiterExecutor: WaiterExecutor? = nil) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         // Temporary tables and statement journals (each write of a group commit is a savepoint)
@@ -874,9 +877,9 @@ final class GroupCommitter: Sendable {
     /// resumes every waiter of a group; without a preference the global executor puts each one on
     /// the next event loop in turn, so half the requests continued on another loop than their
     /// connection's (counted: 9,995 of 20,000 upserts), and their answers crossed threads.
-    private let waiterExecutor: (@Sendable () -> (any TaskExecutor)?)?
+    private let waiterExecutor: SQLiteVaultStore.WaiterExecutor?
 
-    init(pool: DatabasePool, waiterExecutor: (@Sendable () -> (any TaskExecutor)?)? = nil) {
+    init(pool: DatabasePool, waiterExecutor: SQLiteVaultStore.WaiterExecutor? = nil) {
         self.pool = pool
         self.waiterExecutor = waiterExecutor
     }
