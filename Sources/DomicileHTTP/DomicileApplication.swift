@@ -23,6 +23,7 @@ public enum DomicileAPI {
         let send = router.group("v1").add(middleware: SendAuthMiddleware(vault: vault, limiter: limiter))
         MessagesController(vault: vault).addRoutes(to: send)
         CallbackController(vault: vault).addRoutes(to: router)
+        router.add(middleware: AllowedMethodsMiddleware(routes: router.routes))
         return router
     }
 

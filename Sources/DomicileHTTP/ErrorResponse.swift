@@ -3,7 +3,9 @@ import DomicileVault
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
+import NIOHTTP1
 
 /// The one place where errors become HTTP answers.
 ///
@@ -58,6 +60,22 @@ enum ErrorResponse {
         var fields = headers
         if failure.kind == .unauthorized { fields[.wwwAuthenticate] = "Basic realm=\"domicile\"" }
         return JSONResponse.make(body, status: status ?? self.status(for: failure.kind), headers: fields)
+    }
+
+    /// The answer to anything a handler or middleware threw. An internal error is logged here,
+    /// with the request id the answer carries (its type only: an error's text may hold a value).
+    ///
+    /// A request that breaks HTTP/1.1 framing (a malformed chunked body) is not answered here:
+    /// its error is rethrown, and Hummingbird answers `400` and closes the connection, since
+    /// nothing after it on the connection can be framed. An answer of ours would be followed by
+    /// Hummingbird's own when it drains the rest of the body.
+    static func response(for error: any Error, context: DomicileRequestContext) throws -> Response {
+        if error is HTTPParserError { throw error }
+        let failure = failure(for: error)
+        if failure.kind == .internal {
+            context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])
+        }
+        return response(failure, requestID: context.requestID)
     }
 
     /// Turns anything thrown by a handler into a failure that is safe to show.

@@ -19,21 +19,27 @@ struct RequestLogMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            let failure = ErrorResponse.failure(for: error)
-            if failure.kind == .internal {
-                context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])
+            do {
+                response = try ErrorResponse.response(for: error, context: context)
+            } catch {
+                // Broken framing: Hummingbird answers 400 and closes the connection.
+                log(request, context: context, status: 400, since: start)
+                throw error
             }
-            response = ErrorResponse.response(failure, requestID: context.requestID)
         }
         response.headers[.requestID] = context.requestID
+        log(request, context: context, status: response.status.code, since: start)
+        return response
+    }
+
+    func log(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
         context.logger.info("request", metadata: [
             "http.method": "\(request.method.rawValue)",
             "http.route": "\(context.endpointPath ?? "unmatched")",
-            "http.status": "\(response.status.code)",
+            "http.status": "\(status)",
             "duration_ms": "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)",
         ])
-        return response
     }
 }
 
@@ -89,7 +95,7 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             // Refusals carry the rate-limit headers too: they counted against the limit.
-            response = ErrorResponse.response(ErrorResponse.failure(for: error), requestID: context.requestID)
+            response = try ErrorResponse.response(for: error, context: context)
         }
         for field in headers { response.headers[field.name] = field.value }
         return response

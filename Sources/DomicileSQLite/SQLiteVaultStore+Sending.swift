@@ -196,25 +196,25 @@ extension SQLiteVaultStore {
         }
     }
 
-    public func cancelPendingMessages(customer: CustomerID, workspace: WorkspaceID) async throws -> Int {
-        try await groupCommit { db in
-            let now = Date()
-            let pending = try Row.fetchAll(db, sql: """
-                SELECT * FROM messages WHERE workspace_id = ? AND customer_id = ? AND status IN ('queued', 'sending')
-                """, arguments: [workspace.rawValue, customer.rawValue]).compactMap(Self.message)
-            for var message in pending {
-                message.status = .cancelled
-                message.sealedPayload = nil
-                message.updatedAt = now
-                let change = MessageStatusChange(status: .cancelled, at: now, errorCode: "erased")
-                try db.execute(sql: """
-                    UPDATE messages SET status = 'cancelled', payload = NULL, updated_at = ?, history = history || ?
-                    WHERE workspace_id = ? AND message_id = ?
-                    """, arguments: [now.millis, Self.historyLine(change), workspace.rawValue, message.messageID])
-                try Self.insert(OutboundEvent.status(of: message, change), db)
-            }
+    /// Cancels a customer's messages not yet handed to a provider and deletes their payloads,
+    /// inside the caller's transaction (see `CommitBatch.cancelMessages`).
+    static func cancelPendingMessages(_ cancellation: MessageCancellation, workspace: WorkspaceID, _ db: Database) throws {
+        let now = Date()
+        let pending = try Row.fetchAll(db, sql: """
+            SELECT * FROM messages WHERE workspace_id = ? AND customer_id = ? AND status IN ('queued', 'sending')
+            """, arguments: [workspace.rawValue, cancellation.customerID.rawValue]).compactMap(Self.message)
+        for var message in pending {
+            message.status = .cancelled
+            message.sealedPayload = nil
+            message.updatedAt = now
+            message.errorCode = cancellation.reason.rawValue
+            let change = MessageStatusChange(status: .cancelled, at: now, errorCode: cancellation.reason.rawValue)
+            try db.execute(sql: """
+                UPDATE messages SET status = 'cancelled', payload = NULL, error_code = ?, updated_at = ?, history = history || ?
+                WHERE workspace_id = ? AND message_id = ?
+                """, arguments: [change.errorCode, now.millis, Self.historyLine(change), workspace.rawValue, message.messageID])
             // Payloads of final messages are already gone; these were the last plaintext-bearing copies.
-            return pending.count
+            try Self.insert(OutboundEvent.status(of: message, change), db)
         }
     }
 }

@@ -728,6 +728,9 @@ public final class SQLiteVaultStore: VaultStore {
                     outcomes.append(current == nil ? .skipped : .erased)
                 }
             }
+            for cancellation in batch.cancelMessages {
+                try cancelPendingMessages(cancellation, workspace: batch.workspaceID, db)
+            }
         }
         try levels.mergeIfFull(db)
         return outcomes

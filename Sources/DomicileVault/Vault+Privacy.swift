@@ -70,9 +70,9 @@ extension Vault {
         readAudit.append(draft, workspace: workspace, vault: self, logger: logger)
     }
 
-    /// Writes whatever read entries are buffered (tests, shutdown).
+    /// Waits until every read entry buffered so far is written: at a graceful stop, and in tests.
     public func flushReadAudit() async {
-        await readAudit.flush(vault: self, logger: nil)
+        await readAudit.drain()
     }
 
     static let reasonAttribute = AttributeName(trusted: "reason")
@@ -213,9 +213,9 @@ extension Vault {
         keys.blindIndex.digest(.string(id.rawValue), attribute: Self.customerIDAttribute)
     }
 
-    /// Crypto-shreds customers: their data keys, rows and blind-index entries are deleted in one
-    /// transaction with the audit entries and an `erased` event per customer for the main data
-    /// center; then the store purges what it freed.
+    /// Crypto-shreds customers: their data keys, rows and blind-index entries are deleted, and
+    /// their queued messages cancelled, in one transaction with the audit entries and an `erased`
+    /// event per customer for the main data center; then the store purges what it freed.
     /// - Returns: the customers that were erased (those that existed).
     @discardableResult
     public func erase(_ ids: [CustomerID], workspace: WorkspaceID, actor: Actor, requestID: String?) async throws -> [CustomerID] {
@@ -233,8 +233,8 @@ extension Vault {
                 return CustomerMutation(customerID: id) { current in current == nil ? .skip : .erase(tombstone: tombstone) }
             },
             audit: targets.map { AuditDraft(at: now, actor: actor, action: .erase, customerID: $0.rawValue, requestID: requestID) },
-            events: targets.map { OutboundEvent(workspaceID: workspace, type: "erased", customerID: $0.rawValue, at: now) }))
-        for id in targets { _ = try await store.cancelPendingMessages(customer: id, workspace: workspace) }
+            events: targets.map { OutboundEvent(workspaceID: workspace, type: "erased", customerID: $0.rawValue, at: now) },
+            cancelMessages: targets.map { MessageCancellation(customerID: $0, reason: .erased) }))
         try await store.purgeDeleted()
         return zip(targets, outcomes).compactMap { id, outcome in
             if case .erased = outcome { return id }
@@ -259,11 +259,9 @@ extension Vault {
                     return .write(row)
                 }
             },
-            audit: ids.map { AuditDraft(actor: actor, action: restricted ? .restrict : .unrestrict, customerID: $0.rawValue, requestID: requestID) }))
-        if restricted {
+            audit: ids.map { AuditDraft(actor: actor, action: restricted ? .restrict : .unrestrict, customerID: $0.rawValue, requestID: requestID) },
             // Processing stops: what was queued for these customers is not sent either.
-            for id in ids { _ = try await store.cancelPendingMessages(customer: id, workspace: workspace) }
-        }
+            cancelMessages: restricted ? ids.map { MessageCancellation(customerID: $0, reason: .restricted) } : []))
         return zip(ids, outcomes).compactMap { id, outcome in
             if case .updated = outcome { return id }
             return nil
@@ -354,31 +352,46 @@ extension Vault {
     }
 }
 
-/// Read audit entries waiting to be written: appended from any thread, flushed by one task.
+/// Read audit entries waiting to be written: appended from any thread, written by one task at a
+/// time, which keeps going until nothing is left; `drain` waits for that task, so a graceful stop
+/// loses none of them.
 final class AuditBuffer: Sendable {
-    private let state = Mutex<(drafts: [WorkspaceID: [AuditDraft]], flushing: Bool)>(([:], false))
+    private struct State {
+        var drafts: [WorkspaceID: [AuditDraft]] = [:]
+        /// The task writing entries, while there is one: every append either finds it (and it
+        /// will take the entry) or starts it.
+        var writer: Task<Void, Never>?
+        /// The writer's wait for more entries, which a drain cuts short.
+        var gathering: Task<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    private let window: Duration
+
+    init(window: Duration) { self.window = window }
 
     func append(_ draft: AuditDraft, workspace: WorkspaceID, vault: Vault, logger: Logger) {
-        let start = state.withLock { state -> Bool in
+        state.withLock { state in
             state.drafts[workspace, default: []].append(draft)
-            guard !state.flushing else { return false }
-            state.flushing = true
-            return true
-        }
-        guard start else { return }
-        Task {
-            // Let 20 ms of reads gather, then write them in one go (one commit and fsync for all).
-            try? await Task.sleep(for: .milliseconds(20))
-            await self.flush(vault: vault, logger: logger)
+            guard state.writer == nil else { return }
+            // Let the reads of a short window gather, then write them in one go (one commit for all).
+            // The wait is a task of its own so that a drain can end it without cancelling the writes.
+            let gathering = Task { [window] in _ = try? await Task.sleep(for: window) }
+            state.gathering = gathering
+            state.writer = Task {
+                await gathering.value
+                await self.write(vault: vault, logger: logger)
+            }
         }
     }
 
-    func flush(vault: Vault, logger: Logger?) async {
+    /// Writes until nothing is buffered; only the writer task calls it.
+    private func write(vault: Vault, logger: Logger) async {
         while true {
             let drafts = state.withLock { state -> [WorkspaceID: [AuditDraft]] in
                 let taken = state.drafts
                 state.drafts = [:]
-                if taken.isEmpty { state.flushing = false }
+                if taken.isEmpty { state.writer = nil }
                 return taken
             }
             guard !drafts.isEmpty else { return }
@@ -386,9 +399,19 @@ final class AuditBuffer: Sendable {
                 do {
                     try await vault.audit(entries, workspace: workspace)
                 } catch {
-                    logger?.error("audit append failed", metadata: ["error.type": "\(type(of: error))", "entries": "\(entries.count)"])
+                    logger.error("audit append failed", metadata: ["error.type": "\(type(of: error))", "entries": "\(entries.count)"])
                 }
             }
+        }
+    }
+
+    /// Returns once every entry appended before the call is written (or its failure logged).
+    func drain() async {
+        while let writer = state.withLock({ state in
+            state.gathering?.cancel()
+            return state.writer
+        }) {
+            await writer.value
         }
     }
 }

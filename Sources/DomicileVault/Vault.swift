@@ -18,13 +18,16 @@ public final class Vault: Sendable {
     let acceptedCredentials: ExpiringCache<SHA256Digest, (workspace: WorkspaceID, keyID: String)>
     public let operatorPolicy: OperatorPolicy
     let revealLimiter = FixedWindowCounter(window: .seconds(3600))
-    let readAudit = AuditBuffer()
+    let readAudit: AuditBuffer
 
-    /// - Parameter cacheLifetime: how long workspace settings, schemas and API keys are trusted
-    ///   before being read again; a change made through another process (the CLI, another node)
-    ///   takes effect within this time.
+    /// - Parameters:
+    ///   - cacheLifetime: how long workspace settings, schemas and API keys are trusted before
+    ///     being read again; a change made through another process (the CLI, another node) takes
+    ///     effect within this time.
+    ///   - readAuditWindow: how long the audit entries of reads gather before one commit writes them.
     public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5),
-                operatorPolicy: OperatorPolicy = OperatorPolicy()) {
+                operatorPolicy: OperatorPolicy = OperatorPolicy(), readAuditWindow: Duration = .milliseconds(20)) {
+        self.readAudit = AuditBuffer(window: readAuditWindow)
         self.operatorPolicy = operatorPolicy
         self.store = store
         self.keyring = Keyring(store: store, root: root)

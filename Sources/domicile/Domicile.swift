@@ -53,6 +53,9 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "The region this node serves; workspaces created here are homed in it. Env: DOMICILE_REGION.")
     var region: String = ProcessInfo.processInfo.environment["DOMICILE_REGION"] ?? "local"
 
+    /// How long read audit entries gather before one commit writes them (tests stretch it).
+    @Option(help: .hidden) var readAuditWindowMs: Int = 20
+
     var databasePath: String { (dataDir as NSString).appendingPathComponent("domicile.sqlite") }
 
     /// Opens (creating on first use) the data folder, the root key and the store.
@@ -63,7 +66,7 @@ struct NodeOptions: ParsableArguments {
         let (root, created) = try LocalKeyFileRootKey.loadOrCreate(at: keyPath)
         if created { logger.notice("generated a new root key", metadata: ["path": "\(keyPath)"]) }
         let store = try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
-        return (Vault(store: store, root: root, region: region), store)
+        return (Vault(store: store, root: root, region: region, readAuditWindow: .milliseconds(readAuditWindowMs)), store)
     }
 }
 
@@ -107,6 +110,9 @@ struct Serve: AsyncParsableCommand {
                 """.utf8))
         }
         try await app.runService()
+        // The server has stopped taking requests: write the audit entries of the last reads.
+        await vault.flushReadAudit()
+        logger.notice("stopped")
     }
 
     @Option(help: "Seconds between retention runs.") var retentionIntervalSeconds: Int = 3600

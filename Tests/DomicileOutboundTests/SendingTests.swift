@@ -217,7 +217,23 @@ struct SendingTests {
                                              workspace: try await f.vault.workspace(f.workspace)!)
         try await f.vault.erase([CustomerID(trusted: "c-1")], workspace: f.workspace, actor: .apiKey(id: "k"), requestID: nil)
         let message = try #require(try await f.store.message("p", workspace: f.workspace))
-        #expect(message.status == .cancelled && message.sealedPayload == nil)
+        #expect(message.status == .cancelled && message.sealedPayload == nil && message.errorCode == "erased")
+        #expect(await f.dispatcher().dispatchOnce() == 0)
+        let events = try await f.store.pendingEvents(workspace: f.workspace, limit: 10)
+        #expect(events.last?.status == .cancelled && events.last?.errorCode == "erased")
+    }
+
+    @Test func restrictionCancelsPendingMessagesWithItsOwnCode() async throws {
+        let f = try await SendFixture.make()
+        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"])
+        _ = try await f.vault.acceptMessages([.object(["message_id": .string("r"), "customer_id": .string("c-1"), "channel": .string("sms"),
+                                                       "content": .object(["text": .string("hi")])])],
+                                             workspace: try await f.vault.workspace(f.workspace)!)
+        try await f.vault.setRestricted(true, [CustomerID(trusted: "c-1")], workspace: f.workspace, actor: .apiKey(id: "k"), requestID: nil)
+        let message = try #require(try await f.store.message("r", workspace: f.workspace))
+        #expect(message.status == .cancelled && message.sealedPayload == nil && message.errorCode == "restricted")
+        let events = try await f.store.pendingEvents(workspace: f.workspace, limit: 10)
+        #expect(events.last?.status == .cancelled && events.last?.errorCode == "restricted")
         #expect(await f.dispatcher().dispatchOnce() == 0)
     }
 }

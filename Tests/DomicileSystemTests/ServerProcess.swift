@@ -54,10 +54,10 @@ final class ServerProcess: Sendable {
         return String(text[range])
     }
 
-    init(dataDir: String) async throws {
+    init(dataDir: String, arguments extra: [String] = []) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--data-dir", dataDir, "--port", "0", "--log-level", "info"]
+        process.arguments = ["serve", "--data-dir", dataDir, "--port", "0", "--log-level", "info"] + extra
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

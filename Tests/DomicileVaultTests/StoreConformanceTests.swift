@@ -400,10 +400,16 @@ struct StoreConformanceTests {
         #expect(try await store.message("a", workspace: workspace)?.sealedPayload == nil)
         #expect(try await store.messageHistory("a", workspace: workspace).map(\.status) == [.queued, .sent])
         #expect(try await store.messages(["a", "b", "c"], workspace: workspace).count == 2)
-        #expect(try await store.cancelPendingMessages(customer: CustomerID(trusted: "c-1"), workspace: workspace) == 1)
-        #expect(try await store.message("b", workspace: workspace)?.status == .cancelled)
+        // A batch cancels what is still pending in its own transaction, with the reason as the error code.
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [],
+                                               cancelMessages: [MessageCancellation(customerID: CustomerID(trusted: "c-1"), reason: .restricted)]))
+        let cancelled = try #require(try await store.message("b", workspace: workspace))
+        #expect(cancelled.status == .cancelled && cancelled.sealedPayload == nil)
+        #expect(try await store.messageHistory("b", workspace: workspace).last?.errorCode == "restricted")
+        #expect(try await store.message("a", workspace: workspace)?.status == .sent)
         let events = try await store.pendingEvents(workspace: workspace, limit: 10)
         #expect(events.compactMap(\.status) == [.queued, .queued, .sent, .cancelled])
+        #expect(events.last?.errorCode == "restricted")
     }
 
     static func label(_ outcome: MutationOutcome) -> String {

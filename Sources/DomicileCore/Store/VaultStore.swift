@@ -62,14 +62,38 @@ public struct CommitBatch: Sendable {
     public var audit: [AuditDraft]
     /// Events for the main data center, queued in the same transaction.
     public var events: [OutboundEvent]
+    /// Customers whose messages not yet handed to a provider are cancelled (their payloads
+    /// deleted, a `cancelled` status event queued) in the same transaction, so no crash can
+    /// leave a message queued for a customer erased or restricted by this batch.
+    public var cancelMessages: [MessageCancellation]
 
     public init(workspaceID: WorkspaceID, mutations: [CustomerMutation], schemaAdditions: [AttributeDefinition] = [],
-                audit: [AuditDraft] = [], events: [OutboundEvent] = []) {
+                audit: [AuditDraft] = [], events: [OutboundEvent] = [], cancelMessages: [MessageCancellation] = []) {
         self.workspaceID = workspaceID
         self.mutations = mutations
         self.schemaAdditions = schemaAdditions
         self.audit = audit
         self.events = events
+        self.cancelMessages = cancelMessages
+    }
+}
+
+/// A customer's pending messages to cancel, and the error code their `cancelled` status carries
+/// to the main data center.
+public struct MessageCancellation: Sendable, Hashable {
+    public enum Reason: String, Sendable, Hashable {
+        /// The customer was erased: the key that sealed the payload is gone.
+        case erased
+        /// Processing of the customer's data was restricted.
+        case restricted
+    }
+
+    public var customerID: CustomerID
+    public var reason: Reason
+
+    public init(customerID: CustomerID, reason: Reason) {
+        self.customerID = customerID
+        self.reason = reason
     }
 }
 
@@ -189,9 +213,6 @@ public protocol VaultStore: Sendable {
     /// Makes every message claimed by a sender that is gone due again now. The embedded store has
     /// one sender, so at its start every claim is an orphan of a process that died.
     func releaseClaims(now: Date) async throws -> Int
-    /// Cancels a customer's messages not yet handed to a provider, and deletes their payloads.
-    func cancelPendingMessages(customer: CustomerID, workspace: WorkspaceID) async throws -> Int
-
     /// Makes deleted data unrecoverable from the store's files (SQLite: checkpoint and truncate
     /// the WAL, whose old pages would still hold deleted rows).
     func purgeDeleted() async throws
