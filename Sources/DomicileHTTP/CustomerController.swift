@@ -66,12 +66,11 @@ struct CustomerController {
     static let notFound = Failure(.notFound, attribute: "customer_id", "no customer with this id in this workspace")
 
     @Sendable func show(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, actor) = try context.caller(.readMasked)
+        let (workspace, actor) = try context.caller()
         let id = try Self.customerID(context)
-        guard let view = try await vault.customerView(id, workspace: workspace.id) else { throw Self.notFound }
-        vault.auditInBackground(AuditDraft(actor: actor, action: .readMasked, customerID: id.rawValue,
-                                           attributes: view.attributes.keys.sorted(), requestID: context.requestID),
-                                workspace: workspace.id, logger: context.logger)
+        guard let view = try await vault.read(id, workspace: workspace.id, actor: actor, requestID: context.requestID) else {
+            throw Self.notFound
+        }
         return JSONResponse.make(Self.body(view))
     }
 
@@ -98,7 +97,7 @@ struct CustomerController {
     }
 
     @Sendable func reveal(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, actor) = try context.caller(.reveal)
+        let (workspace, actor) = try context.caller()
         let id = try Self.customerID(context)
         let body = try await JSONBody.decode(RevealRequest.self, from: request)
         let values = try await vault.reveal(id, attributes: body.attributes, reason: body.reason, workspace: workspace.id,
@@ -107,7 +106,7 @@ struct CustomerController {
     }
 
     @Sendable func lookup(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, actor) = try context.caller(.readMasked)
+        let (workspace, actor) = try context.caller()
         let query = request.uri.queryParameters
         let identity: LookupIdentity
         if let email = query.get("email") {
@@ -121,17 +120,7 @@ struct CustomerController {
             throw Failure(.missingAttribute, attribute: "email",
                           "look customers up with ?email=, ?mobile= or ?attribute=NAME&value=VALUE")
         }
-        let views = try await vault.lookup(identity, workspace: workspace.id)
-        let attribute = switch identity {
-        case .email: "email"
-        case .mobile: "mobile"
-        case .attribute(let name, _): name.rawValue
-        }
-        for view in views {
-            vault.auditInBackground(AuditDraft(actor: actor, action: .lookup, customerID: view.customerID.rawValue,
-                                               attributes: [attribute], requestID: context.requestID),
-                                    workspace: workspace.id, logger: context.logger)
-        }
+        let views = try await vault.lookup(identity, workspace: workspace.id, actor: actor, requestID: context.requestID)
         var writer = JSONWriter(capacity: 64 + 512 * views.count)
         writer.beginObject()
         writer.key("customers")

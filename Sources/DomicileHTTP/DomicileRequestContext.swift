@@ -18,10 +18,10 @@ public struct DomicileRequestContext: RequestContext {
     /// The request id Hummingbird assigned; it is in every log line and every error body.
     public var requestID: String { id }
 
-    /// The caller, after checking it may do `permission`.
-    func caller(_ permission: Permission) throws -> (WorkspaceRecord, Actor) {
+    /// The authenticated caller and its workspace. What it may do is checked by the vault's
+    /// service for each action, never here.
+    func caller() throws -> (WorkspaceRecord, Actor) {
         guard let workspace, let actor else { throw Failure(.unauthorized, "credentials are required") }
-        try actor.require(permission)
         return (workspace, actor)
     }
 }

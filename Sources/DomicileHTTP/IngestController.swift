@@ -31,7 +31,7 @@ struct IngestController {
     }
 
     @Sendable func transition(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, _) = try context.caller(.ingest)
+        let (workspace, actor) = try context.caller()
         let body = try await JSONBody.read(request)
         guard case .object(let fields) = body else {
             throw Failure(.attribute, "request body must be a JSON object")
@@ -50,14 +50,14 @@ struct IngestController {
         guard !elements.isEmpty else {
             throw Failure(.attribute, attribute: "elements", "elements cannot be empty array")
         }
-        let report = try await vault.ingest(elements, workspace: workspace.self)
+        let report = try await vault.ingest(elements, workspace: workspace, actor: actor)
         return answer(report, total: elements.count, requestID: context.requestID)
     }
 
     @Sendable func customer(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, _) = try context.caller(.ingest)
+        let (workspace, actor) = try context.caller()
         let body = try await JSONBody.read(request)
-        let report = try await vault.ingest([body], workspace: workspace, requireType: false)
+        let report = try await vault.ingest([body], workspace: workspace, actor: actor, requireType: false)
         if let failure = report.refused.first {
             var single = failure
             single.element = nil

@@ -108,7 +108,7 @@ struct MessagesController {
     }
 
     @Sendable func send(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        guard let workspace = context.workspace else { throw Failure(.unauthorized, "credentials are required") }
+        let (workspace, actor) = try context.caller()
         let body = try await JSONBody.read(request, maximumSize: SendAuthMiddleware.maximumBody)
         let items: [JSONValue]
         switch body {
@@ -124,7 +124,7 @@ struct MessagesController {
         guard items.count <= Vault.maximumMessagesPerRequest else {
             throw Failure(.attribute, attribute: "messages", "at most \(Vault.maximumMessagesPerRequest) messages in one request")
         }
-        let results = try await vault.acceptMessages(items, workspace: workspace)
+        let results = try await vault.acceptMessages(items, workspace: workspace, actor: actor)
         let accepted = results.filter(\.accepted).count
         return JSONResponse.make(Answer(
             status: accepted == results.count ? "accepted" : accepted == 0 ? "refused" : "partial",
@@ -136,12 +136,9 @@ struct MessagesController {
     }
 
     @Sendable func show(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        guard let workspace = context.workspace else { throw Failure(.unauthorized, "credentials are required") }
+        let (workspace, actor) = try context.caller()
         let id = try context.parameters.require("message_id")
-        guard let message = try await vault.store.message(id, workspace: workspace.id) else {
-            throw Failure(.notFound, attribute: "message_id", "no message with this id in this workspace")
-        }
-        let history = try await vault.store.messageHistory(id, workspace: workspace.id)
+        let (message, history) = try await vault.messageHistory(id, workspace: workspace.id, actor: actor)
         return JSONResponse.make(History(
             messageID: message.messageID, customerID: message.customerID.rawValue, campaignID: message.campaignID,
             channel: message.channel.rawValue, status: message.status.rawValue, attempts: message.attempts, segments: message.segments,

@@ -75,15 +75,15 @@ struct SchemaController {
     }
 
     @Sendable func list(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, _) = try context.caller(.readMasked)
-        let schema = try await vault.schema(workspace.id)
+        let (workspace, actor) = try context.caller()
+        let schema = try await vault.schema(workspace.id, actor: actor)
         return JSONResponse.make(SchemaBody(attributes: schema.sorted.map {
             Definition(name: $0.name.rawValue, type: $0.type, pii: $0.pii, indexed: $0.indexed)
         }))
     }
 
     @Sendable func change(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, actor) = try context.caller(.changeSchema)
+        let (workspace, actor) = try context.caller()
         let name = try AttributeName(validating: try context.parameters.require("attribute"))
         let body = try await JSONBody.decode(Definition.self, from: request)
         let definition = AttributeDefinition(name: name, type: body.type, pii: body.pii, indexed: body.indexed)
@@ -125,7 +125,7 @@ struct AuditController {
     }
 
     @Sendable func list(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, actor) = try context.caller(.readAudit)
+        let (workspace, actor) = try context.caller()
         let query = request.uri.queryParameters
         var filter = AuditFilter()
         if let action = query.get("action") {
@@ -189,7 +189,7 @@ struct ProviderController {
     }
 
     @Sendable func set(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        let (workspace, actor) = try context.caller(.configure)
+        let (workspace, actor) = try context.caller()
         guard let channel = Channel(rawValue: try context.parameters.require("channel")) else {
             throw Failure(.attribute, attribute: "channel", "channel must be email, sms or whatsapp")
         }
@@ -197,9 +197,8 @@ struct ProviderController {
         guard Self.kinds.contains(body.kind) else {
             throw Failure(.attribute, attribute: "kind", "kind must be one of \(Self.kinds.joined(separator: ", "))")
         }
-        try await vault.setProvider(workspace.id, channel: channel, kind: body.kind, settings: body.settings)
-        try await vault.audit([AuditDraft(actor: actor, action: .keyChange, attributes: ["provider:\(channel.rawValue)"],
-                                          requestID: context.requestID)], workspace: workspace.id)
+        try await vault.setProvider(workspace.id, channel: channel, kind: body.kind, settings: body.settings, actor: actor,
+                                    requestID: context.requestID)
         // Setting names only: the values hold credentials.
         return JSONResponse.make(Answer(channel: channel.rawValue, kind: body.kind, settings: body.settings.keys.sorted()))
     }

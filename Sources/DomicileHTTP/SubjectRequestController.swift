@@ -63,7 +63,7 @@ struct SubjectRequestController {
     }
 
     @Sendable func submit(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        guard let workspace = context.workspace, let actor = context.actor else { throw Failure(.unauthorized, "credentials are required") }
+        let (workspace, actor) = try context.caller()
         let body = try await JSONBody.decode(SubmitRequest.self, from: request)
         guard let type = SubjectRequestType(rawValue: body.requestType) else {
             throw Failure(.attribute, attribute: "request_type",
@@ -92,7 +92,7 @@ struct SubjectRequestController {
     }
 
     @Sendable func show(_ request: Request, context: DomicileRequestContext) async throws -> Response {
-        guard let workspace = context.workspace, let actor = context.actor else { throw Failure(.unauthorized, "credentials are required") }
+        let (workspace, actor) = try context.caller()
         let id = try context.parameters.require("request_id")
         let format = request.uri.queryParameters.get("format") ?? "json"
         guard format == "json" || format == "csv" else {

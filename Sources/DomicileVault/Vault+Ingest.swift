@@ -23,7 +23,10 @@ extension Vault {
     /// Valid elements are stored even when others are refused; a refused element writes nothing.
     /// Returns only after the commit is on disk.
     /// - Parameter requireType: elements must carry `"type":"customer"` (the bulk shape).
-    public func ingest(_ elements: [JSONValue], workspace: WorkspaceRecord, requireType: Bool = true) async throws -> IngestReport {
+    public func ingest(_ elements: [JSONValue], workspace: WorkspaceRecord, actor: Actor, requireType: Bool = true) async throws
+        -> IngestReport
+    {
+        try actor.require(.ingest)
         var report = IngestReport()
         var schema = try await schema(workspace.id)
         var upserts: [(index: Int, upsert: CustomerUpsert)] = []

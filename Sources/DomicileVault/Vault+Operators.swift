@@ -50,7 +50,7 @@ extension Vault {
                                            customer: CustomerID(trusted: "operator:\(id)"), attribute: Self.operatorEmailAttribute),
             role: role, viewPII: viewPII, passwordHash: hash)
         try await store.saveOperator(record)
-        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["operator:\(id)"])], workspace: workspace)
+        try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: ["operator:\(id)"])], workspace: workspace)
         return (record, password)
     }
 

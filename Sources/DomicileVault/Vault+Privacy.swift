@@ -66,7 +66,7 @@ extension Vault {
     /// Appends an entry for a read without making the read wait for the disk: entries are
     /// buffered and written together every few milliseconds, one transaction per workspace.
     /// A failure is logged, never shown to the reader.
-    public func auditInBackground(_ draft: AuditDraft, workspace: WorkspaceID, logger: Logger) {
+    func auditInBackground(_ draft: AuditDraft, workspace: WorkspaceID) {
         readAudit.append(draft, workspace: workspace, vault: self, logger: logger)
     }
 

@@ -17,23 +17,59 @@ public enum LookupIdentity: Sendable, Hashable {
     case email(String)
     case mobile(String)
     case attribute(AttributeName, String)
+
+    /// The indexed attribute it is looked up in.
+    public var attribute: AttributeName {
+        switch self {
+        case .email: AttributeName(trusted: "email")
+        case .mobile: AttributeName(trusted: "mobile")
+        case .attribute(let name, _): name
+        }
+    }
 }
 
 extension Vault {
-    /// Reads one customer. PII attributes are masked by type unless `reveal` is set.
-    public func customerView(_ id: CustomerID, workspace: WorkspaceID, reveal: Bool = false) async throws -> CustomerView? {
+    /// One customer, PII masked by type, for a caller allowed to read; the read is audited
+    /// (written a few milliseconds later, so the read does not wait for the disk).
+    public func read(_ id: CustomerID, workspace: WorkspaceID, actor: Actor, requestID: String?) async throws -> CustomerView? {
+        try actor.require(.readMasked)
+        guard let view = try await customerView(id, workspace: workspace) else { return nil }
+        auditInBackground(AuditDraft(actor: actor, action: .readMasked, customerID: id.rawValue,
+                                     attributes: view.attributes.keys.sorted(), requestID: requestID),
+                          workspace: workspace)
+        return view
+    }
+
+    /// The customers an identifier finds through the blind index, PII masked, for a caller
+    /// allowed to read; each customer found is audited as a lookup of that attribute.
+    public func lookup(_ identity: LookupIdentity, workspace: WorkspaceID, actor: Actor, requestID: String?) async throws
+        -> [CustomerView]
+    {
+        try actor.require(.readMasked)
+        let views = try await find(identity, workspace: workspace)
+        for view in views {
+            auditInBackground(AuditDraft(actor: actor, action: .lookup, customerID: view.customerID.rawValue,
+                                         attributes: [identity.attribute.rawValue], requestID: requestID),
+                              workspace: workspace)
+        }
+        return views
+    }
+
+    /// Reads one customer, unchecked and unaudited: for the vault's own services and tests.
+    /// PII attributes are masked by type unless `reveal` is set.
+    package func customerView(_ id: CustomerID, workspace: WorkspaceID, reveal: Bool = false) async throws -> CustomerView? {
         guard let stored = try await store.customer(id, workspace: workspace) else { return nil }
         return try await view(of: stored, schema: schema(workspace), reveal: reveal)
     }
 
-    /// Finds customers through the blind index. An e-mail shared by several customers finds all of them.
+    /// Finds customers through the blind index, unchecked and unaudited: for the vault's own
+    /// services and tests. An e-mail shared by several customers finds all of them.
     /// - Throws: a `Failure` when the identifier is malformed or the attribute is not indexed.
-    public func lookup(_ identity: LookupIdentity, workspace: WorkspaceID, reveal: Bool = false) async throws -> [CustomerView] {
+    package func find(_ identity: LookupIdentity, workspace: WorkspaceID, reveal: Bool = false) async throws -> [CustomerView] {
         let schema = try await schema(workspace)
-        let (name, raw): (AttributeName, String) = switch identity {
-        case .email(let value): (AttributeName(trusted: "email"), value)
-        case .mobile(let value): (AttributeName(trusted: "mobile"), value)
-        case .attribute(let name, let value): (name, value)
+        let name = identity.attribute
+        let raw: String = switch identity {
+        case .email(let value), .mobile(let value), .attribute(_, let value): value
         }
         guard let definition = schema[name], definition.indexed else {
             throw Failure(.attribute, attribute: name.rawValue, "attribute is not indexed, so it cannot be looked up")

@@ -17,6 +17,8 @@ public final class Vault: Sendable {
     /// key's expiry, and revoking through this node clears it at once.
     let acceptedCredentials: ExpiringCache<SHA256Digest, (workspace: WorkspaceID, keyID: String)>
     public let operatorPolicy: OperatorPolicy
+    /// For what the vault does in the background (writing read audits), outside any request.
+    let logger: Logger
     let revealLimiter = FixedWindowCounter(window: .seconds(3600))
     let readAudit: AuditBuffer
 
@@ -26,7 +28,9 @@ public final class Vault: Sendable {
     ///     effect within this time.
     ///   - readAuditWindow: how long the audit entries of reads gather before one commit writes them.
     public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5),
-                operatorPolicy: OperatorPolicy = OperatorPolicy(), readAuditWindow: Duration = .milliseconds(20)) {
+                operatorPolicy: OperatorPolicy = OperatorPolicy(), readAuditWindow: Duration = .milliseconds(20),
+                logger: Logger = Logger(label: "domicile.vault")) {
+        self.logger = logger
         self.readAudit = AuditBuffer(window: readAuditWindow)
         self.operatorPolicy = operatorPolicy
         self.store = store
@@ -47,7 +51,13 @@ public final class Vault: Sendable {
         return record
     }
 
-    public func schema(_ id: WorkspaceID) async throws -> PIISchema {
+    /// The workspace's schema, for a caller allowed to read its customers.
+    public func schema(_ id: WorkspaceID, actor: Actor) async throws -> PIISchema {
+        try actor.require(.readMasked)
+        return try await schema(id)
+    }
+
+    package func schema(_ id: WorkspaceID) async throws -> PIISchema {
         if let cached = schemas.value(for: id) { return cached }
         let schema = PIISchema(try await store.schema(id))
         schemas.set(schema, for: id)
@@ -122,7 +132,7 @@ public final class Vault: Sendable {
         let key = DataAPIKey.generate()
         changed.append(APIKeyRecord(workspaceID: id, keyID: key.keyID, secretHash: DataAPIKey.hash(key.secret)))
         try await store.saveAPIKeys(changed)
-        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["api_key:\(key.keyID)"])], workspace: id)
+        try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: ["api_key:\(key.keyID)"])], workspace: id)
         return key
     }
 
@@ -141,7 +151,7 @@ public final class Vault: Sendable {
             }
         if let keyID, revoked.isEmpty { throw StoreError.notFound("active key \(keyID)") }
         try await store.saveAPIKeys(revoked)
-        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: revoked.map { "api_key:\($0.keyID)" })],
+        try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: revoked.map { "api_key:\($0.keyID)" })],
                         workspace: id)
         revoked.forEach { apiKeys.remove(id.rawValue + "/" + $0.keyID) }
         acceptedCredentials.removeAll()
@@ -162,13 +172,14 @@ public final class Vault: Sendable {
         guard let latest = versions.max() else { throw StoreError.notFound("workspace \(id)") }
         try await store.addWorkspaceKey(try await keyring.newWorkspaceKey(for: id, version: latest + 1))
         _ = try await keyring.keys(for: id, reload: true)
-        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["workspace_key:v\(latest + 1)"])],
+        try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: ["workspace_key:v\(latest + 1)"])],
                         workspace: id)
         return latest + 1
     }
 
-    /// Sets one attribute of the workspace's schema (type, PII flag, indexed flag).
-    public func defineAttribute(_ definition: AttributeDefinition, workspace id: WorkspaceID) async throws {
+    /// Sets one attribute of the workspace's schema (type, PII flag, indexed flag), unchecked:
+    /// `changeAttribute` is the service; this is its storage step, and tests' shortcut.
+    package func defineAttribute(_ definition: AttributeDefinition, workspace id: WorkspaceID) async throws {
         try await requireWorkspace(id)
         try await store.saveSchemaAttribute(definition, workspace: id)
         schemas.remove(id)
@@ -205,7 +216,7 @@ extension Vault {
             record.eventsURL = url
             record.sealedEventsSecret = sealed
         }
-        try await audit([AuditDraft(actor: .system(job: "cli"), action: .keyChange, attributes: ["events_secret"])], workspace: id)
+        try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: ["events_secret"])], workspace: id)
         return secret
     }
 

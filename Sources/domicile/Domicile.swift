@@ -260,7 +260,7 @@ struct Workspace: AsyncParsableCommand {
             }
             _ = try Providers.factory()(kind, values, parsed)
             let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
-            try await vault.setProvider(try WorkspaceID(validating: id), channel: parsed, kind: kind, settings: values)
+            try await vault.setProvider(try WorkspaceID(validating: id), channel: parsed, kind: kind, settings: values, actor: .commandLine)
             print("\(channel) of \(id) goes through \(kind) (settings: \(values.keys.sorted().joined(separator: ", "))).")
         }
     }
@@ -406,8 +406,8 @@ struct Workspace: AsyncParsableCommand {
                 }
                 let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
                 let definition = AttributeDefinition(name: try AttributeName(validating: name), type: attributeType, pii: pii, indexed: indexed)
-                try await vault.defineAttribute(definition, workspace: try WorkspaceID(validating: id))
-                print("\(name): type=\(type) pii=\(pii) indexed=\(indexed) (applies to values written from now on)")
+                try await vault.changeAttribute(definition, workspace: try WorkspaceID(validating: id), actor: .commandLine, requestID: nil)
+                print("\(name): type=\(type) pii=\(pii) indexed=\(indexed)")
             }
         }
 
@@ -418,7 +418,7 @@ struct Workspace: AsyncParsableCommand {
 
             func run() async throws {
                 let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
-                for definition in try await vault.schema(try WorkspaceID(validating: id)).sorted {
+                for definition in try await vault.schema(try WorkspaceID(validating: id), actor: .commandLine).sorted {
                     print("\(definition.name)\ttype=\(definition.type.rawValue)\tpii=\(definition.pii)\tindexed=\(definition.indexed)")
                 }
             }

@@ -82,7 +82,7 @@ struct PrivacyFixture {
                                             "first_name": .string("Jane"), "birthday": .string("1990-04-17")])]),
             .object(["type": .string("customer"), "customer_id": .string("c-2"), "attributes": .object(["email": .string("jane@example.com")])]),
             .object(["type": .string("customer"), "customer_id": .string("c-3"), "attributes": .object(["mobile": .string("+97412345678")])]),
-        ], workspace: try await api.vault.workspace(WorkspaceID(trusted: "acme"))!)
+        ], workspace: try await api.vault.workspace(WorkspaceID(trusted: "acme"))!, actor: .apiKey(id: "test"))
         var tokens: [Caller: String] = [.apiKey: api.auth]
         for (caller, role, viewPII) in [(Caller.admin, Role.admin, false), (.manager, .manager, false), (.viewer, .viewer, false),
                                         (.viewerWithPII, .viewer, true)] {
@@ -248,7 +248,7 @@ struct PrivacyTests {
         let marker = "erase-\(UUID().uuidString.prefix(8))@marker.example"
         _ = try await f.api.vault.ingest([.object(["type": .string("customer"), "customer_id": .string("c-9"),
                                                    "attributes": .object(["email": .string(marker), "first_name": .string("Eraseme")])])],
-                                         workspace: try await f.api.vault.workspace(workspace)!)
+                                         workspace: try await f.api.vault.workspace(workspace)!, actor: .apiKey(id: "test"))
         let before = try #require(try await f.api.store.customer(CustomerID(trusted: "c-9"), workspace: workspace))
         let sealed = try #require(before.attributes["email"])
         try await f.api.test { client in

@@ -68,15 +68,15 @@ struct WhatsAppHandshakeTests {
         let f = try await APIFixture.make()
         let acme = WorkspaceID(trusted: "acme")
         try await f.vault.setProvider(acme, channel: .whatsapp, kind: "whatsapp_cloud",
-                                      settings: ["phone_number_id": "1065", "access_token": "EAAG", "app_secret": "app-secret"])
+                                      settings: ["phone_number_id": "1065", "access_token": "EAAG", "app_secret": "app-secret"], actor: .commandLine)
         // Another kind's setting of the same name does not count.
-        try await f.vault.setProvider(acme, channel: .sms, kind: "twilio", settings: ["verify_token": Self.token])
+        try await f.vault.setProvider(acme, channel: .sms, kind: "twilio", settings: ["verify_token": Self.token], actor: .commandLine)
         try await f.test { client in
             let answer = try await client.send(.get, Self.handshake())
             #expect(answer.status == .forbidden)
         }
         try await f.vault.setProvider(acme, channel: .whatsapp, kind: "whatsapp_cloud",
-                                      settings: ["phone_number_id": "1065", "access_token": "EAAG", "verify_token": ""])
+                                      settings: ["phone_number_id": "1065", "access_token": "EAAG", "verify_token": ""], actor: .commandLine)
         try await f.test { client in
             let answer = try await client.send(.get, Self.handshake(token: ""))
             #expect(answer.status == .forbidden)

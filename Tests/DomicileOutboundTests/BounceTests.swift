@@ -33,7 +33,7 @@ struct BounceTests {
     /// Accepts m-1 on `channel` and hands it to the provider.
     func sendOne(_ f: SendFixture, channel: String, content: [String: JSONValue] = ["text": .string("Hi {{first_name}}")]) async throws {
         let results = try await f.vault.acceptMessages([messageRequest("m-1", channel: channel, content: content)],
-                                                       workspace: try await f.vault.workspace(f.workspace)!)
+                                                       workspace: try await f.vault.workspace(f.workspace)!, actor: .mainDataCenter)
         #expect(results.first?.accepted == true)
         #expect(await f.dispatcher().dispatchOnce() == 1)
     }
@@ -60,7 +60,7 @@ struct BounceTests {
         try await withDouble({ ProviderDoubles.mainDataCenter(events, router: $0) }) { port in
             try await f.vault.setProvider(f.workspace, channel: .email, kind: "smtp", settings: [
                 "host": "127.0.0.1", "port": String(smtp.port), "tls": "none", "from": "news@brand.example",
-            ])
+            ], actor: .commandLine)
             _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
             try await sendOne(f, channel: "email", content: ["subject": .string("Hi"), "text": .string("Hi {{first_name}}")])
             let message = try #require(try await f.store.message("m-1", workspace: f.workspace))
@@ -156,7 +156,7 @@ struct BounceTests {
             let settings = kind == "twilio"
                 ? ["base_url": "http://127.0.0.1:\(port)", "account_sid": "AC123", "auth_token": "tok", "from": "+15005550006"]
                 : ["url": "http://127.0.0.1:\(port)/sms"]
-            try await f.vault.setProvider(f.workspace, channel: .sms, kind: kind, settings: settings)
+            try await f.vault.setProvider(f.workspace, channel: .sms, kind: kind, settings: settings, actor: .commandLine)
             _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
             try await sendOne(f, channel: "sms")
             let message = try #require(try await f.store.message("m-1", workspace: f.workspace))
@@ -173,7 +173,7 @@ struct BounceTests {
         let provider = DoubleLog()
         try await withDouble({ ProviderDoubles.privateSSP(provider, router: $0) }) { port in
             try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp",
-                                          settings: ["url": "http://127.0.0.1:\(port)/sms", "callback_secret": "cb"])
+                                          settings: ["url": "http://127.0.0.1:\(port)/sms", "callback_secret": "cb"], actor: .commandLine)
             try await sendOne(f, channel: "sms")
             let body = #"{"version":"1.0","messageId":"m-1","toNumber":"\#(f.markers[1])","status":"sms_failed","statusCode":\#(code)}"#
             let signature = HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: SymmetricKey(data: Data("cb".utf8)))

@@ -21,10 +21,10 @@ struct CallbackTests {
                     try await f.vault.setProvider(f.workspace, channel: channel, kind: "twilio", settings: [
                         "base_url": "http://127.0.0.1:\(port)", "account_sid": account, "auth_token": token, "from": "+15005550006",
                         "status_callback": twilioCallbackURL,
-                    ])
+                    ], actor: .commandLine)
                 }
                 _ = try await f.vault.acceptMessages([messageRequest("m-sms", channel: "sms"), messageRequest("m-wa", channel: "whatsapp")],
-                                                     workspace: try await f.vault.workspace(f.workspace)!)
+                                                     workspace: try await f.vault.workspace(f.workspace)!, actor: .mainDataCenter)
                 #expect(await f.dispatcher().dispatchOnce() == 2)
                 #expect(smsAccount.requests.withLock { $0.count } == 1 && whatsappAccount.requests.withLock { $0.count } == 1)
                 let smsSID = try #require(try await f.store.message("m-sms", workspace: f.workspace)?.providerMessageID)
@@ -49,10 +49,10 @@ struct CallbackTests {
 
     @Test func anEmptySecretVerifiesNothing() async throws {
         let f = try await SendFixture.make()
-        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms", "callback_secret": ""])
+        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms", "callback_secret": ""], actor: .commandLine)
         try await f.vault.setProvider(f.workspace, channel: .whatsapp, kind: "whatsapp_cloud", settings: [
             "phone_number_id": "1065", "access_token": "EAAG", "app_secret": "",
-        ])
+        ], actor: .commandLine)
         let ssp = #"{"version":"1.0","messageId":"m-1","status":"sms_sent","statusCode":0}"#
         let whatsapp = #"{"object":"whatsapp_business_account","entry":[]}"#
         let emptyKey = { @Sendable (body: String) in

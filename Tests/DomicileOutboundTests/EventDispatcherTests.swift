@@ -47,7 +47,7 @@ struct EventDispatcherTests {
         _ = try await vault.ingest((0..<3).map { i in
             .object(["type": .string("customer"), "customer_id": .string("c-\(i)"),
                      "attributes": .object(["email": .string(marker), "first_name": .string("Markus")])])
-        }, workspace: try await vault.workspace(workspace)!)
+        }, workspace: try await vault.workspace(workspace)!, actor: .apiKey(id: "test"))
 
         let receiver = Receiver(statuses: [.internalServerError])
         let app = Application(router: receiver.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))

@@ -105,7 +105,7 @@ struct SendFixture {
         let markers = ["mk\(token)@inbox.example", "+97150\(digits)1", "Zq\(token)name"]
         _ = try await vault.ingest([.object(["type": .string("customer"), "customer_id": .string("c-1"), "attributes": .object([
             "email": .string(markers[0]), "mobile": .string(markers[1]), "first_name": .string(markers[2]),
-        ])])], workspace: try await vault.workspace(workspace)!)
+        ])])], workspace: try await vault.workspace(workspace)!, actor: .apiKey(id: "test"))
         let (keyID, secret) = try await vault.issueSendKey(workspace)
         return SendFixture(vault: vault, store: store, folder: folder, keyID: keyID, secret: secret, markers: markers)
     }
@@ -157,7 +157,7 @@ extension SendFixture {
             try await vault.setProvider(workspace, channel: .sms, kind: "twilio", settings: [
                 "base_url": "http://127.0.0.1:\(port)", "account_sid": "AC123", "auth_token": "tok", "from": "+15005550006",
                 "status_callback": twilioCallbackURL,
-            ])
+            ], actor: .commandLine)
             _ = try await vault.configureEvents(workspace, url: "http://127.0.0.1:\(port)/events")
             try await body(twilio, events)
         }
@@ -170,7 +170,7 @@ extension SendFixture {
         try await withDouble({ ProviderDoubles.whatsapp(meta, token: "EAAG", router: $0); ProviderDoubles.mainDataCenter(events, router: $0) }) { port in
             try await vault.setProvider(workspace, channel: .whatsapp, kind: "whatsapp_cloud", settings: [
                 "base_url": "http://127.0.0.1:\(port)", "phone_number_id": "1065", "access_token": "EAAG", "app_secret": "app-secret",
-            ])
+            ], actor: .commandLine)
             _ = try await vault.configureEvents(workspace, url: "http://127.0.0.1:\(port)/events")
             try await body(meta, events)
         }

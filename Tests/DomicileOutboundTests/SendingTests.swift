@@ -44,7 +44,7 @@ struct SendingTests {
         let ssp = DoubleLog(), events = DoubleLog()
         try await withDouble({ ProviderDoubles.privateSSP(ssp, router: $0); ProviderDoubles.mainDataCenter(events, router: $0) }) { port in
             try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp",
-                                          settings: ["url": "http://127.0.0.1:\(port)/sms", "from": "BRAND", "callback_secret": "cb-secret"])
+                                          settings: ["url": "http://127.0.0.1:\(port)/sms", "from": "BRAND", "callback_secret": "cb-secret"], actor: .commandLine)
             _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
             try await fullPath(f, channel: "sms", content: #"{"text":"Hi {{first_name}}, {{offer}} off today"}"#, callback: { client in
                 let body = #"{"version":"1.0","messageId":"m-1","toNumber":"\#(f.markers[1])","status":"sms_sent","statusCode":0}"#
@@ -114,7 +114,7 @@ struct SendingTests {
         try await withDouble({ ProviderDoubles.mainDataCenter(events, router: $0) }) { port in
             try await f.vault.setProvider(f.workspace, channel: .email, kind: "smtp", settings: [
                 "host": "127.0.0.1", "port": String(smtp.port), "tls": "none", "from": "news@brand.example", "from_name": "Brand",
-            ])
+            ], actor: .commandLine)
             _ = try await f.vault.configureEvents(f.workspace, url: "http://127.0.0.1:\(port)/events")
             try await fullPath(f, channel: "email",
                                content: #"{"subject":"{{first_name}}, {{offer}} off","text":"Hi {{first_name}}","html":"<p>Hi {{first_name}} & co</p>"}"#,
@@ -132,8 +132,8 @@ struct SendingTests {
         let f = try await SendFixture.make()
         _ = try await f.vault.ingest([.object(["type": .string("customer"), "customer_id": .string("c-2"),
                                                "attributes": .object(["first_name": .string("NoContact")])])],
-                                     workspace: try await f.vault.workspace(f.workspace)!)
-        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"])
+                                     workspace: try await f.vault.workspace(f.workspace)!, actor: .apiKey(id: "test"))
+        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"], actor: .commandLine)
         try await f.test { client in
             let long = String(repeating: "x", count: 1_600)
             let answer = try await f.send(client, #"{"messages":[{"message_id":"a","customer_id":"nobody","channel":"sms","content":{"text":"hi"}},{"message_id":"b","customer_id":"c-2","channel":"sms","content":{"text":"hi"}},{"message_id":"c","customer_id":"c-1","channel":"sms","content":{"text":"Hi {{missing}}"}},{"message_id":"d","customer_id":"c-1","channel":"sms","content":{"text":"\#(long)"}},{"message_id":"e","customer_id":"c-1","channel":"email","content":{"subject":"s","text":"t"}},{"message_id":"f","customer_id":"c-1","channel":"sms","content":{"text":"{{#first_name}}Hi {{first_name}}{{/first_name}}{{^nick}}!{{/nick}}"}},{"message_id":"bad id!","customer_id":"c-1","channel":"sms","content":{"text":"x"}}]}"#)
@@ -149,7 +149,7 @@ struct SendingTests {
 
     @Test func signaturesStaleTimestampsAndReplays() async throws {
         let f = try await SendFixture.make()
-        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"])
+        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"], actor: .commandLine)
         let body = #"{"message_id":"once","customer_id":"c-1","channel":"sms","content":{"text":"hi"}}"#
         let path = "/v1/workspaces/acme/messages"
         try await f.test { client in
@@ -172,7 +172,7 @@ struct SendingTests {
         let f = try await SendFixture.make()
         let ssp = DoubleLog(replies: [(.internalServerError, "{}"), (.serviceUnavailable, "{}")])
         try await withDouble({ ProviderDoubles.privateSSP(ssp, router: $0) }) { port in
-            try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:\(port)/sms"])
+            try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:\(port)/sms"], actor: .commandLine)
             try await f.test { client in
                 _ = try await f.send(client, #"{"messages":[{"message_id":"r","customer_id":"c-1","channel":"sms","content":{"text":"a"}},{"message_id":"x","customer_id":"c-1","channel":"sms","content":{"text":"b"}}]}"#)
             }
@@ -187,7 +187,7 @@ struct SendingTests {
             ssp.replies.withLock { $0 = [(.ok, #"{"status":"sms_rejected","statusCode":2004,"message":"Invalid sender id"}"#)] }
             _ = try await f.vault.acceptMessages([.object(["message_id": .string("z"), "customer_id": .string("c-1"), "channel": .string("sms"),
                                                            "content": .object(["text": .string("c")])])],
-                                                 workspace: try await f.vault.workspace(f.workspace)!)
+                                                 workspace: try await f.vault.workspace(f.workspace)!, actor: .mainDataCenter)
             await dispatcher.dispatchOnce()
             let dead = try #require(try await f.store.message("z", workspace: f.workspace))
             #expect(dead.status == .deadLetter && dead.errorCode == "2004" && dead.sealedPayload == nil)
@@ -195,10 +195,10 @@ struct SendingTests {
         // A provider that never answers well: dead-lettered after the maximum attempts.
         let down = DoubleLog(replies: Array(repeating: (.badGateway, "{}"), count: 10))
         try await withDouble({ ProviderDoubles.privateSSP(down, router: $0) }) { port in
-            try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:\(port)/sms"])
+            try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:\(port)/sms"], actor: .commandLine)
             _ = try await f.vault.acceptMessages([.object(["message_id": .string("d"), "customer_id": .string("c-1"), "channel": .string("sms"),
                                                            "content": .object(["text": .string("d")])])],
-                                                 workspace: try await f.vault.workspace(f.workspace)!)
+                                                 workspace: try await f.vault.workspace(f.workspace)!, actor: .mainDataCenter)
             let dispatcher = f.dispatcher(maximumAttempts: 3)
             for _ in 0..<20 where try await f.store.message("d", workspace: f.workspace)?.status != .deadLetter {
                 await dispatcher.dispatchOnce()
@@ -211,10 +211,10 @@ struct SendingTests {
 
     @Test func erasureCancelsPendingMessages() async throws {
         let f = try await SendFixture.make()
-        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"])
+        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"], actor: .commandLine)
         _ = try await f.vault.acceptMessages([.object(["message_id": .string("p"), "customer_id": .string("c-1"), "channel": .string("sms"),
                                                        "content": .object(["text": .string("hi")])])],
-                                             workspace: try await f.vault.workspace(f.workspace)!)
+                                             workspace: try await f.vault.workspace(f.workspace)!, actor: .mainDataCenter)
         try await f.vault.erase([CustomerID(trusted: "c-1")], workspace: f.workspace, actor: .apiKey(id: "k"), requestID: nil)
         let message = try #require(try await f.store.message("p", workspace: f.workspace))
         #expect(message.status == .cancelled && message.sealedPayload == nil && message.errorCode == "erased")
@@ -225,10 +225,10 @@ struct SendingTests {
 
     @Test func restrictionCancelsPendingMessagesWithItsOwnCode() async throws {
         let f = try await SendFixture.make()
-        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"])
+        try await f.vault.setProvider(f.workspace, channel: .sms, kind: "private_ssp", settings: ["url": "http://127.0.0.1:9/sms"], actor: .commandLine)
         _ = try await f.vault.acceptMessages([.object(["message_id": .string("r"), "customer_id": .string("c-1"), "channel": .string("sms"),
                                                        "content": .object(["text": .string("hi")])])],
-                                             workspace: try await f.vault.workspace(f.workspace)!)
+                                             workspace: try await f.vault.workspace(f.workspace)!, actor: .mainDataCenter)
         try await f.vault.setRestricted(true, [CustomerID(trusted: "c-1")], workspace: f.workspace, actor: .apiKey(id: "k"), requestID: nil)
         let message = try #require(try await f.store.message("r", workspace: f.workspace))
         #expect(message.status == .cancelled && message.sealedPayload == nil && message.errorCode == "restricted")

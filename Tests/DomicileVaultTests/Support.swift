@@ -48,7 +48,7 @@ struct VaultFixture {
 
     @discardableResult
     func ingest(_ elements: JSONValue...) async throws -> IngestReport {
-        try await vault.ingest(elements, workspace: workspace)
+        try await vault.ingest(elements, workspace: workspace, actor: .apiKey(id: "test"))
     }
 
     func read(_ id: String, reveal: Bool = true) async throws -> [String: JSONValue]? {

@@ -80,19 +80,19 @@ struct VaultTests {
             f.customer("c-1", ["email": .string("shared@example.com"), "mobile": .string("+971501234567")]),
             f.customer("c-2", ["email": .string("Shared@Example.com ")]),
             f.customer("c-3", ["email": .string("other@example.com")]))
-        let shared = try await f.vault.lookup(.email("  SHARED@example.com"), workspace: f.workspace.id)
+        let shared = try await f.vault.find(.email("  SHARED@example.com"), workspace: f.workspace.id)
         #expect(shared.map(\.customerID.rawValue) == ["c-1", "c-2"])
         #expect(shared.first?.attributes["email"] == .string("s***@e******.com"))
-        let byMobile = try await f.vault.lookup(.mobile("+971 50 123 4567"), workspace: f.workspace.id)
+        let byMobile = try await f.vault.find(.mobile("+971 50 123 4567"), workspace: f.workspace.id)
         #expect(byMobile.map(\.customerID.rawValue) == ["c-1"])
         // Changing or removing the value moves the index with it.
         try await f.ingest(f.customer("c-1", ["email": .string("new@example.com"), "mobile": .null]))
-        #expect(try await f.vault.lookup(.email("shared@example.com"), workspace: f.workspace.id).map(\.customerID.rawValue) == ["c-2"])
-        #expect(try await f.vault.lookup(.email("new@example.com"), workspace: f.workspace.id).map(\.customerID.rawValue) == ["c-1"])
-        #expect(try await f.vault.lookup(.mobile("+971501234567"), workspace: f.workspace.id).isEmpty)
-        await #expect(throws: Failure.self) { try await f.vault.lookup(.email("nope"), workspace: f.workspace.id) }
+        #expect(try await f.vault.find(.email("shared@example.com"), workspace: f.workspace.id).map(\.customerID.rawValue) == ["c-2"])
+        #expect(try await f.vault.find(.email("new@example.com"), workspace: f.workspace.id).map(\.customerID.rawValue) == ["c-1"])
+        #expect(try await f.vault.find(.mobile("+971501234567"), workspace: f.workspace.id).isEmpty)
+        await #expect(throws: Failure.self) { try await f.vault.find(.email("nope"), workspace: f.workspace.id) }
         await #expect(throws: Failure.self) {
-            try await f.vault.lookup(.attribute(AttributeName(trusted: "first_name"), "Jane"), workspace: f.workspace.id)
+            try await f.vault.find(.attribute(AttributeName(trusted: "first_name"), "Jane"), workspace: f.workspace.id)
         }
     }
 
@@ -101,7 +101,7 @@ struct VaultTests {
         try await f.vault.defineAttribute(AttributeDefinition(name: AttributeName(trusted: "loyalty_no"), type: .text, indexed: true),
                                           workspace: f.workspace.id)
         try await f.ingest(f.customer("c-9", ["loyalty_no": .string("L-123")]))
-        let found = try await f.vault.lookup(.attribute(AttributeName(trusted: "loyalty_no"), "L-123"), workspace: f.workspace.id)
+        let found = try await f.vault.find(.attribute(AttributeName(trusted: "loyalty_no"), "L-123"), workspace: f.workspace.id)
         #expect(found.map(\.customerID.rawValue) == ["c-9"])
     }
 
@@ -133,8 +133,8 @@ struct VaultTests {
         #expect(try await f.read("old")?["email"] == .string("old@example.com"))
         #expect(try await f.read("new")?["email"] == .string("new@example.com"))
         // The blind index key is stable across rotation.
-        #expect(try await f.vault.lookup(.email("old@example.com"), workspace: f.workspace.id).count == 1)
-        #expect(try await f.vault.lookup(.email("new@example.com"), workspace: f.workspace.id).count == 1)
+        #expect(try await f.vault.find(.email("old@example.com"), workspace: f.workspace.id).count == 1)
+        #expect(try await f.vault.find(.email("new@example.com"), workspace: f.workspace.id).count == 1)
     }
 
     @Test func concurrentUpsertsOfOneCustomerAllLand() async throws {

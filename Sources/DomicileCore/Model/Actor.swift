@@ -15,6 +15,8 @@ public enum Permission: String, Sendable, Hashable, CaseIterable {
     case readAudit = "read_audit"
     /// Set a workspace's providers and their credentials.
     case configure
+    /// Send messages to customers and read their PII-free delivery history.
+    case send
 }
 
 /// Who is acting: what the audit log records and what permissions are checked against.
@@ -27,13 +29,16 @@ public enum Actor: Sendable, Hashable {
     case mainDataCenter
     /// A job of Domicile's own, such as retention.
     case system(job: String)
+    /// The node's command line (`domicile workspace …`): whoever runs it holds the data folder
+    /// and the root key. It configures workspaces; it neither ingests, sends nor reveals.
+    case commandLine
 
     public var type: String {
         switch self {
         case .apiKey: "api_key"
         case .operator: "operator"
         case .mainDataCenter: "main_data_center"
-        case .system: "system"
+        case .system, .commandLine: "system"
         }
     }
 
@@ -43,17 +48,23 @@ public enum Actor: Sendable, Hashable {
         case .operator(let id, _, _): id
         case .mainDataCenter: "main-data-center"
         case .system(let job): job
+        case .commandLine: "cli"
         }
     }
 
     /// The permission matrix.
     ///
-    /// | | ingest | read masked | reveal | export | erase | restrict | schema | audit | configure |
-    /// |---|---|---|---|---|---|---|---|---|---|
-    /// | data API key | ✓ | ✓ | | ✓ (clear) | ✓ | ✓ | | | |
-    /// | admin | | ✓ | with view_pii | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
-    /// | manager | | ✓ | with view_pii | ✓ | | ✓ | | | |
-    /// | viewer | | ✓ | with view_pii | | | | | | |
+    /// | | ingest | read masked | reveal | export | erase | restrict | schema | audit | configure | send |
+    /// |---|---|---|---|---|---|---|---|---|---|---|
+    /// | data API key | ✓ | ✓ | | ✓ (clear) | ✓ | ✓ | | | | |
+    /// | admin | | ✓ | with view_pii | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | |
+    /// | manager | | ✓ | with view_pii | ✓ | | ✓ | | | | |
+    /// | viewer | | ✓ | with view_pii | | | | | | | |
+    /// | main data center | | | | | | | | | | ✓ |
+    /// | command line | | ✓ | | ✓ (masked) | ✓ | ✓ | ✓ | ✓ | ✓ | |
+    /// | system job | | | | | ✓ | | | | | |
+    ///
+    /// The vault's services check it, each for its own action; adapters (HTTP, CLI) pass the caller on.
     public func may(_ permission: Permission) -> Bool {
         switch self {
         case .apiKey:
@@ -65,11 +76,14 @@ public enum Actor: Sendable, Hashable {
             case .reveal: return viewPII
             case .export, .restrict: return role == .admin || role == .manager
             case .erase, .changeSchema, .readAudit, .configure: return role == .admin
+            case .send: return false
             }
         case .mainDataCenter:
-            return false
+            return permission == .send
         case .system:
             return permission == .erase
+        case .commandLine:
+            return ![.ingest, .send, .reveal].contains(permission)
         }
     }
 
@@ -79,7 +93,7 @@ public enum Actor: Sendable, Hashable {
         switch self {
         case .apiKey: true
         case .operator(_, _, let viewPII): viewPII
-        case .mainDataCenter, .system: false
+        case .mainDataCenter, .system, .commandLine: false
         }
     }
 
