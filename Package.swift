@@ -196,3 +196,47 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets, one executable a fuzzer (Fuzz/<name>/). With DOMICILE_FUZZ=1 the package is
+// these fuzzers and what they need, nothing else: scripts/fuzz sets it and builds them all with
+// one `swift build --sanitize=fuzzer` in its own scratch path (.build-fuzz), both cores busy
+// (building one product at a time left one idle: 220 s against 140). Without it they do not
+// exist, and could not: each defines `LLVMFuzzerTestOneInput` and no `main` (libFuzzer brings
+// it), and the ordinary `swift build`, which builds every executable target, would link them
+// without libFuzzer, aliasing `main` to an entry point that is not there.
+//
+// `--sanitize=fuzzer` instruments every module, dependencies included, and links the toolchain's
+// libFuzzer. The dependencies build as usual with it (their coverage counters stay silent: the
+// fuzzers never run their code); what costs is compiling them at all, so the fuzzers reach as
+// few as they can. The dependency list stays whole, so Package.resolved is the same either way.
+if Context.environment["DOMICILE_FUZZ"] == "1" {
+    package.products = []
+    package.targets.removeAll { $0.name != "DomicileCore" }
+    // The debug configuration, so the dependencies, which the fuzzers never run, are not
+    // optimised (SwiftNIO and NIOSSL built in a quarter less time); the code under fuzzing is,
+    // since the last -O/-Onone given wins (measured: as many runs a second as a release build).
+    // Its traps (overflow, bounds, force-unwrap, precondition) stay.
+    package.targets[0].swiftSettings = (package.targets[0].swiftSettings ?? []) + [.unsafeFlags(["-O"])]
+    let fuzzers: [(name: String, dependencies: [Target.Dependency])] = [
+        ("FuzzJSON", ["DomicileCore"]),
+        ("FuzzE164", ["DomicileCore"]),
+        ("FuzzEmail", ["DomicileCore"]),
+        ("FuzzIngestElement", ["DomicileCore"]),
+        ("FuzzTwilioForm", ["DomicileCore"]),
+        // Compiles the reply parser's own two files (symlinks to DomicileSMTP's SMTPReply.swift
+        // and SMTPError.swift), which need only NIOCore, instead of depending on DomicileSMTP:
+        // its NIOSSL brings NIOPosix and a second BoringSSL, 200 more CPU-seconds of build for
+        // code the fuzzer never runs. Should SMTPReply.swift come to need another file of
+        // DomicileSMTP, link that file here too.
+        ("FuzzSMTPReply", [.product(name: "NIOCore", package: "swift-nio")]),
+    ]
+    package.targets += fuzzers.map { fuzzer in
+        .executableTarget(
+            name: fuzzer.name,
+            dependencies: fuzzer.dependencies,
+            path: "Fuzz/\(fuzzer.name)",
+            // No top-level code: the files only define the libFuzzer entry point.
+            swiftSettings: strict + [.unsafeFlags(["-parse-as-library", "-O"])]
+        )
+    }
+}

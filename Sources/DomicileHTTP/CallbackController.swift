@@ -113,17 +113,9 @@ struct CallbackController {
         return Data(mac).base64EncodedString()
     }
 
-    static func formFields(_ body: [UInt8]) -> [(String, String)] {
-        String(decoding: body, as: UTF8.self).split(separator: "&").map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String { text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text) }
-            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
-        }
-    }
-
     func twilio(_ request: Request, body: [UInt8], workspace: WorkspaceID) async throws {
         guard let signature = request.headers[HTTPField.Name("X-Twilio-Signature")!] else { throw Self.unsigned }
-        let fields = Self.formFields(body)
+        let fields = FormURLEncoded.fields(body)
         guard try await anyProvider("twilio", workspace: workspace, vouches: { settings in
             guard let token = Self.secret(settings, "auth_token"), let url = settings["status_callback"] else { return false }
             return ConstantTime.equals(Self.twilioSignature(url: url, parameters: fields, authToken: token), signature)

@@ -1,0 +1,1 @@
+../../Sources/DomicileSMTP/SMTPReply.swift
