@@ -47,6 +47,10 @@ enum ErrorResponse {
         }
     }
 
+    /// Seconds a client is asked to wait after a 503: the condition (a full disk) ends when an
+    /// operator frees space, so a client that retries at once only adds load.
+    static let retryAfterUnavailable = 30
+
     static func detail(_ failure: Failure, requestID: String?) -> Body.Detail {
         Body.Detail(type: failure.kind.rawValue, attribute: failure.attribute, message: failure.message,
                     index: failure.element, requestID: requestID)
@@ -59,6 +63,7 @@ enum ErrorResponse {
                         errors: all.map { $0.map { detail($0, requestID: nil) } })
         var fields = headers
         if failure.kind == .unauthorized { fields[.wwwAuthenticate] = "Basic realm=\"domicile\"" }
+        if failure.kind == .unavailable && fields[.retryAfter] == nil { fields[.retryAfter] = "\(retryAfterUnavailable)" }
         return JSONResponse.make(body, status: status ?? self.status(for: failure.kind), headers: fields)
     }
 
@@ -89,6 +94,9 @@ enum ErrorResponse {
             return Failure(.payloadTooLarge, "request body is larger than this route accepts")
         case StoreError.notFound:
             return Failure(.notFound, "not found")
+        case StoreError.full:
+            // Nothing was written, and the same request succeeds once space is freed.
+            return Failure(.unavailable, "the vault's storage is full; retry later")
         case let error as any HTTPResponseError:
             switch error.status {
             case .notFound: return Failure(.notFound, "no such endpoint")

@@ -6,7 +6,7 @@ extension SQLiteVaultStore {
     // MARK: Send keys and providers
 
     public func saveSendKey(_ key: SendKeyRecord) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO send_keys (workspace_id, key_id, sealed_secret, created_at, expires_at, revoked_at)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -37,7 +37,7 @@ extension SQLiteVaultStore {
     }
 
     public func saveProvider(_ provider: ProviderRecord) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: "INSERT OR REPLACE INTO providers (workspace_id, channel, kind, sealed_settings) VALUES (?, ?, ?, ?)",
                            arguments: [provider.workspaceID.rawValue, provider.channel.rawValue, provider.kind, Data(provider.sealedSettings)])
         }

@@ -308,14 +308,18 @@ public final class SQLiteVaultStore: VaultStore {
     /// Moves the WAL's content into the main file and truncates the WAL.
     public func checkpoint() async throws {
         try await pool.writeWithoutTransaction { db in
-            _ = try db.checkpoint(.truncate)
+            do {
+                _ = try db.checkpoint(.truncate)
+            } catch {
+                throw Self.storeError(error, db)
+            }
         }
     }
 
     // MARK: Workspaces
 
     public func createWorkspace(_ workspace: WorkspaceRecord, key: WorkspaceKeyRecord, apiKey: APIKeyRecord) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             if try Int.fetchOne(db, sql: "SELECT 1 FROM workspaces WHERE id = ?", arguments: [workspace.id.rawValue]) != nil {
                 throw StoreError.alreadyExists("workspace \(workspace.id)")
             }
@@ -345,7 +349,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func updateWorkspace(_ workspace: WorkspaceRecord) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: """
                 UPDATE workspaces SET region = ?, rate_limit_per_minute = ?, suspended = ?, allow_identifying_customer_ids = ?,
                     retention_days = ?, refuse_erased_customer_ids = ?, events_url = ?, events_secret = ?
@@ -368,7 +372,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func addWorkspaceKey(_ key: WorkspaceKeyRecord) async throws {
-        try await pool.write { db in try Self.insert(key, db) }
+        try await writeTransaction { db in try Self.insert(key, db) }
     }
 
     // MARK: API keys
@@ -388,7 +392,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func saveAPIKeys(_ keys: [APIKeyRecord]) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             for key in keys { try Self.save(key, db) }
         }
     }
@@ -403,7 +407,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func saveSchemaAttribute(_ definition: AttributeDefinition, workspace: WorkspaceID) async throws {
-        try await pool.write { db in try Self.save(definition, workspace: workspace, replace: true, db) }
+        try await writeTransaction { db in try Self.save(definition, workspace: workspace, replace: true, db) }
     }
 
     // MARK: Customers
@@ -472,7 +476,7 @@ public final class SQLiteVaultStore: VaultStore {
 
     public func recordFailedLogin(operatorID: String, maximum: Int, now: Date, lockUntil: Date) async throws {
         // Every expression of an UPDATE's SET reads the row as it was before the statement.
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: """
                 UPDATE operators SET
                     locked_until = CASE WHEN failed_attempts + 1 >= ? THEN ? ELSE locked_until END,
@@ -483,7 +487,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func recordSuccessfulLogin(operatorID: String, now: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: """
                 UPDATE operators SET failed_attempts = 0, locked_until = NULL
                 WHERE id = ? AND (locked_until IS NULL OR locked_until <= ?)
@@ -493,7 +497,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func saveOperator(_ record: OperatorRecord) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             if try String.fetchOne(db, sql: "SELECT id FROM operators WHERE workspace_id = ? AND email_digest = ? AND id <> ?",
                                    arguments: [record.workspaceID.rawValue, Data(record.emailDigest), record.id]) != nil {
                 throw StoreError.alreadyExists("an operator with this e-mail address")
@@ -529,7 +533,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func saveSession(_ session: SessionRecord) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: """
                 INSERT INTO sessions (token_hash, operator_id, workspace_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
                 """, arguments: [Data(session.tokenHash), session.operatorID, session.workspaceID.rawValue,
@@ -548,7 +552,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func deleteSession(tokenHash: [UInt8]) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: "DELETE FROM sessions WHERE token_hash = ?", arguments: [Data(tokenHash)])
         }
     }
@@ -556,7 +560,7 @@ public final class SQLiteVaultStore: VaultStore {
     // MARK: Data-subject requests
 
     public func saveSubjectRequest(_ record: SubjectRequestRecord) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             try db.execute(sql: """
                 INSERT OR REPLACE INTO subject_requests (id, workspace_id, type, status, submitted_at, received_at, completed_at,
                                                          identity_types, customer_ids, actor_type, actor_id)
@@ -671,7 +675,7 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     public func markEventsDelivered(_ ids: [String]) async throws {
-        try await pool.write { db in
+        try await writeTransaction { db in
             for id in ids {
                 try db.execute(sql: "UPDATE outbound_events SET delivered_at = ? WHERE id = ?", arguments: [Date().millis, id])
             }
@@ -935,7 +939,7 @@ final class GroupCommitter: Sendable {
             return
         } catch where group.count == 1 {
             // A write alone: its error is its own, there is nothing to keep apart.
-            group[0].continuation.resume(throwing: error)
+            group[0].continuation.resume(throwing: SQLiteVaultStore.storeError(error, db))
             return
         } catch {}
         var results: [Result<any Sendable, any Error>] = []
@@ -955,10 +959,21 @@ final class GroupCommitter: Sendable {
                 return .commit
             }
         } catch {
+            // Some errors (a full disk among them) make SQLite roll back the whole transaction:
+            // the writes after it then fail, and the commit, with GRDB's SQLITE_ABORT. Every
+            // write of the group failed for that write's error, the last one that is not an abort.
+            func isAbort(_ error: any Error) -> Bool { (error as? DatabaseError)?.resultCode == .SQLITE_ABORT }
+            let cause = results.reversed().lazy.compactMap { result -> (any Error)? in
+                if case .failure(let failure) = result, !isAbort(failure) { failure } else { nil }
+            }.first
+            let aborted = isAbort(error)
+            let error = SQLiteVaultStore.storeError(aborted ? cause ?? error : error, db)
             for waiter in group { waiter.continuation.resume(throwing: error) }
             return
         }
-        for (waiter, result) in zip(group, results) { waiter.continuation.resume(with: result) }
+        for (waiter, result) in zip(group, results) {
+            waiter.continuation.resume(with: result.mapError { SQLiteVaultStore.storeError($0, db) })
+        }
     }
 
     /// Every write of the group in one transaction, no savepoints; throws (having rolled back)

@@ -25,11 +25,12 @@ final class ServerProcess: Sendable {
     }
 
     /// Runs a CLI command to completion and returns what it printed.
+    /// - Parameter launcher: a command line the executable's is appended to (`nsenter …`), if any.
     @discardableResult
-    static func command(_ arguments: [String]) throws -> String {
+    static func command(_ arguments: [String], launcher: [String] = []) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [binary] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
@@ -46,18 +47,21 @@ final class ServerProcess: Sendable {
     struct ProcessFailure: Error, CustomStringConvertible { let message: String; var description: String { message } }
 
     /// Creates a workspace and returns its data API key.
-    static func createWorkspace(_ id: String, dataDir: String, rateLimit: Int = 100_000) throws -> String {
-        let text = try command(["workspace", "create", id, "--data-dir", dataDir, "--rate-limit", "\(rateLimit)"])
+    static func createWorkspace(_ id: String, dataDir: String, rateLimit: Int = 100_000, launcher: [String] = []) throws -> String {
+        let text = try command(["workspace", "create", id, "--data-dir", dataDir, "--rate-limit", "\(rateLimit)"], launcher: launcher)
         guard let range = text.range(of: #"dk_[0-9a-f]{16}_[A-Za-z0-9_-]+"#, options: .regularExpression) else {
             throw ProcessFailure(message: "no key in: \(text)")
         }
         return String(text[range])
     }
 
-    init(dataDir: String, arguments extra: [String] = []) async throws {
+    /// - Parameter launcher: a command line the server's is appended to; it must exec the server
+    ///   (`nsenter` does), so that `kill()` and `stop()` reach the server itself.
+    init(dataDir: String, arguments extra: [String] = [], launcher: [String] = []) async throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--data-dir", dataDir, "--port", "0", "--log-level", "info"] + extra
+        let arguments = ["serve", "--data-dir", dataDir, "--port", "0", "--log-level", "info"] + extra
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? Self.binary)
+        process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [Self.binary] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -101,12 +101,16 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case alreadyExists(String)
     case notFound(String)
     case corrupt(String)
+    /// The store's disk (or quota) is full: nothing was written, and the same write can succeed
+    /// once space is freed. A condition of the node, not of the request.
+    case full
 
     public var description: String {
         switch self {
         case .alreadyExists(let what): "\(what) already exists"
         case .notFound(let what): "\(what) not found"
         case .corrupt(let what): "stored data is corrupt: \(what)"
+        case .full: "the store's storage is full"
         }
     }
 }
