@@ -47,7 +47,13 @@ struct SendAuthMiddleware: RouterMiddleware {
         var context = context
         context.workspace = workspace
         context.actor = .mainDataCenter
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            // Refusals carry the rate-limit headers too: they counted against the limit.
+            response = try ErrorResponse.response(for: error, context: context)
+        }
         for field in headers { response.headers[field.name] = field.value }
         return response
     }
