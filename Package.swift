@@ -35,14 +35,6 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
-        // OpenSSL's libcrypto, for AES-256-GCM with one key schedule per key: swift-crypto's
-        // `AES.GCM` expands the key and builds a `SealedBox` for every value, 3.3 µs each, and a
-        // customer has eleven of them to seal or open.
-        .systemLibrary(
-            name: "CLibCrypto",
-            pkgConfig: "libcrypto",
-            providers: [.apt(["libssl-dev"])]
-        ),
         // The domain: identifiers, validation, schema, masking, the store protocols. No HTTP, no database.
         .target(
             name: "DomicileCore",
@@ -54,7 +46,6 @@ let package = Package(
             name: "DomicileVault",
             dependencies: [
                 "DomicileCore",
-                "CLibCrypto",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -1,5 +1,9 @@
-import CLibCrypto
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import DomicileCore
 import Foundation
 
@@ -73,9 +77,8 @@ public enum Envelope {
         try CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer).open(sealed, attribute: attribute)
     }
 
-    /// One customer's attribute values under its data key: the key is expanded and the common
-    /// part of the associated data framed once, then reused for each attribute.
-    /// Not for concurrent use (see `AESGCM`).
+    /// One customer's attribute values under its data key: the common part of the associated
+    /// data is framed once, then reused for each attribute.
     public final class CustomerCipher {
         private let gcm: AESGCM
         /// `associatedData("value", [workspace, customer])`; each value appends its attribute.
@@ -140,7 +143,11 @@ public enum Envelope {
     static func wipe(_ bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { raw in
             guard let base = raw.baseAddress else { return }
-            OPENSSL_cleanse(base, raw.count)  // a store the optimiser cannot drop
+            #if canImport(Glibc)
+            explicit_bzero(base, raw.count)  // a store the optimiser cannot drop
+            #else
+            memset_s(base, raw.count, 0, raw.count)
+            #endif
         }
     }
 

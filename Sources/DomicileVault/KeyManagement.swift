@@ -18,8 +18,6 @@ public enum KeyError: Error, Sendable, CustomStringConvertible {
     case unknownKeyVersion(UInt32)
     case malformedCiphertext
     case noWorkspaceKey
-    /// OpenSSL refused to set up or run AES-256-GCM (out of memory, or a broken libcrypto).
-    case cipherUnavailable
 
     public var description: String {
         switch self {
@@ -28,7 +26,6 @@ public enum KeyError: Error, Sendable, CustomStringConvertible {
         case .unknownKeyVersion(let version): "no workspace key version \(version)"
         case .malformedCiphertext: "malformed ciphertext"
         case .noWorkspaceKey: "the workspace has no key"
-        case .cipherUnavailable: "AES-256-GCM is unavailable from OpenSSL's libcrypto"
         }
     }
 }

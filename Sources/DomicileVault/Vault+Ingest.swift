@@ -127,7 +127,7 @@ struct CustomerSealer: Sendable {
             dataKey = try keys.dataKey(of: current)
             wrappedDataKey = current.dataKey
         } else {
-            dataKey = RandomBytes.key256()
+            dataKey = SymmetricKey(size: .bits256)
             wrappedDataKey = try Envelope.wrapDataKey(dataKey, with: keys.currentKey, version: keys.current,
                                                       workspace: workspace, customer: customer)
         }

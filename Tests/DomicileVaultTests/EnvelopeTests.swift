@@ -81,8 +81,8 @@ struct EnvelopeTests {
         }
     }
 
-    // The cipher moved from swift-crypto's AES.GCM to OpenSSL's EVP interface: what either one
-    // sealed must open with the other, or databases written before the change would not open.
+    // Every format-1 value, whichever implementation sealed it, is `prefix | SealedBox.combined`:
+    // databases written before the cipher went back to swift-crypto must still open.
     @Test func valuesAreSwiftCryptoCombinedBoxesBothWays() throws {
         let aad = Envelope.associatedData("value", [workspace.rawValue, customer.rawValue, email.rawValue])
         let value = AttributeValue.string("jane@example.com")
