@@ -10,9 +10,12 @@ public struct DomicileRequestContext: RequestContext {
     public var workspace: WorkspaceRecord?
     /// Who is calling: the data API key or the logged-in operator.
     public var actor: Actor?
+    /// The client's IP address, for per-address limits (operator logins); nil when unknown.
+    public let clientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        clientAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// The request id Hummingbird assigned; it is in every log line and every error body.

@@ -40,7 +40,7 @@ struct OperatorController {
     @Sendable func login(_ request: Request, context: DomicileRequestContext) async throws -> Response {
         let body = try await JSONBody.decode(LoginRequest.self, from: request)
         let session = try await vault.login(workspace: body.workspace, email: body.email, password: body.password,
-                                            requestID: context.requestID)
+                                            client: context.clientAddress, requestID: context.requestID)
         let record = session.operatorRecord
         return JSONResponse.make(LoginAnswer(token: session.token, expiresAt: session.expiresAt, operatorID: record.id,
                                              role: record.role.rawValue, viewPII: record.viewPII),

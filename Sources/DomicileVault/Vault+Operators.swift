@@ -12,6 +12,9 @@ public struct OperatorPolicy: Sendable {
     /// Consecutive failed logins before the account is locked.
     public var maximumFailedLogins = 5
     public var lockout: Duration = .seconds(15 * 60)
+    /// Login attempts one client address may make per `lockout` window, whatever the accounts:
+    /// guessing across many accounts from one address is stopped before any bcrypt work.
+    public var loginAttemptsPerClient = 30
     public var minimumPasswordLength = 12
     /// Reveals allowed per operator per hour.
     public var revealsPerHour = 60
@@ -72,8 +75,13 @@ extension Vault {
     /// Unknown e-mail, wrong password and a locked account get the same refusal, in about the same
     /// time, so none of them can be told apart from outside. After `maximumFailedLogins` failures
     /// in a row the account is locked for `lockout`.
-    public func login(workspace rawWorkspace: String, email rawEmail: String, password: String,
+    /// Each client address may try `loginAttemptsPerClient` times per lockout window; past that
+    /// it gets `429` before any account is looked up.
+    public func login(workspace rawWorkspace: String, email rawEmail: String, password: String, client: String?,
                       requestID: String? = nil) async throws -> OperatorSession {
+        if let client, !loginLimiter.admit(client, limit: operatorPolicy.loginAttemptsPerClient) {
+            throw Failure(.rateLimited, "too many login attempts from this address; retry in \(operatorPolicy.lockout.components.seconds / 60) minutes")
+        }
         let refusal = Failure(.unauthorized, "invalid credentials, or the account is locked after repeated failures")
         let cost = operatorPolicy.bcryptCost
         guard let workspace = try? WorkspaceID(validating: rawWorkspace), try await store.workspace(workspace) != nil,

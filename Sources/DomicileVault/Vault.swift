@@ -20,6 +20,7 @@ public final class Vault: Sendable {
     /// For what the vault does in the background (writing read audits), outside any request.
     let logger: Logger
     let revealLimiter = FixedWindowCounter(window: .seconds(3600))
+    let loginLimiter: FixedWindowCounter
     let readAudit: AuditBuffer
 
     /// - Parameters:
@@ -31,6 +32,7 @@ public final class Vault: Sendable {
                 operatorPolicy: OperatorPolicy = OperatorPolicy(), readAuditWindow: Duration = .milliseconds(20),
                 logger: Logger = Logger(label: "domicile.vault")) {
         self.logger = logger
+        self.loginLimiter = FixedWindowCounter(window: operatorPolicy.lockout)
         self.readAudit = AuditBuffer(window: readAuditWindow)
         self.operatorPolicy = operatorPolicy
         self.store = store

@@ -59,14 +59,15 @@ struct NodeOptions: ParsableArguments {
     var databasePath: String { (dataDir as NSString).appendingPathComponent("domicile.sqlite") }
 
     /// Opens (creating on first use) the data folder, the root key and the store.
-    func openVault(logger: Logger) throws -> (Vault, SQLiteVaultStore) {
+    func openVault(logger: Logger, operatorPolicy: OperatorPolicy = OperatorPolicy()) throws -> (Vault, SQLiteVaultStore) {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let keyPath = rootKeyFile ?? ProcessInfo.processInfo.environment["DOMICILE_ROOT_KEY_FILE"] ?? (dataDir as NSString).appendingPathComponent("root.key")
         let (root, created) = try LocalKeyFileRootKey.loadOrCreate(at: keyPath)
         if created { logger.notice("generated a new root key", metadata: ["path": "\(keyPath)"]) }
         let store = try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
-        return (Vault(store: store, root: root, region: region, readAuditWindow: .milliseconds(readAuditWindowMs)), store)
+        return (Vault(store: store, root: root, region: region, operatorPolicy: operatorPolicy,
+                      readAuditWindow: .milliseconds(readAuditWindowMs)), store)
     }
 }
 
@@ -94,7 +95,10 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "domicile")
-        let (vault, _) = try node.openVault(logger: logger)
+        guard loginAttemptsPerClient > 0 else { throw ValidationError("--login-attempts-per-client must be positive") }
+        var policy = OperatorPolicy()
+        policy.loginAttemptsPerClient = loginAttemptsPerClient
+        let (vault, _) = try node.openVault(logger: logger, operatorPolicy: policy)
         let workspaces = try await vault.store.workspaces()
         let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), logger: logger)
         let events = EventDispatcher(vault: vault, logger: logger)
@@ -116,6 +120,9 @@ struct Serve: AsyncParsableCommand {
     }
 
     @Option(help: "Seconds between retention runs.") var retentionIntervalSeconds: Int = 3600
+
+    @Option(help: "Operator login attempts one client address may make per 15 minutes, on this node. Env: DOMICILE_LOGIN_ATTEMPTS_PER_CLIENT.")
+    var loginAttemptsPerClient: Int = Int(ProcessInfo.processInfo.environment["DOMICILE_LOGIN_ATTEMPTS_PER_CLIENT"] ?? "") ?? 30
 }
 
 /// Erases customers past their workspace's retention period, on a timer, as the `retention` system job.

@@ -89,7 +89,7 @@ struct PrivacyFixture {
             let email = "\(caller.rawValue.replacingOccurrences(of: " ", with: "-"))@brand.example"
             _ = try await api.vault.createOperator(workspace: WorkspaceID(trusted: "acme"), email: email, role: role, viewPII: viewPII,
                                                    password: "correct horse battery")
-            let session = try await api.vault.login(workspace: "acme", email: email, password: "correct horse battery")
+            let session = try await api.vault.login(workspace: "acme", email: email, password: "correct horse battery", client: nil)
             tokens[caller] = "Bearer " + session.token
         }
         return PrivacyFixture(api: api, tokens: tokens)
@@ -307,6 +307,28 @@ struct PrivacyTests {
         #expect(try await f.api.store.customerIDs(workspace: workspace, after: nil, limit: 10).isEmpty)
         let audit = try await f.api.store.auditEntries(workspace: workspace, filter: AuditFilter(action: .erase))
         #expect(audit.count == 3 && audit.allSatisfy { $0.draft.actorType == "system" && $0.draft.actorID == "retention" })
+    }
+
+    @Test func oneClientAddressIsThrottledAcrossAccountsBeforeAnyPasswordCheck() async throws {
+        let f = try await PrivacyFixture.make()
+        let limit = f.api.vault.operatorPolicy.loginAttemptsPerClient
+        // Guesses spread over many accounts (none of them real) from one address.
+        for attempt in 0..<limit {
+            await #expect(throws: Failure.self) {
+                try await f.api.vault.login(workspace: "acme", email: "guess\(attempt)@brand.example", password: "whatever-long",
+                                            client: "203.0.113.7")
+            }
+        }
+        // Past the limit even the right password is refused, with 429, and no account is locked by it.
+        let throttled = await #expect(throws: Failure.self) {
+            try await f.api.vault.login(workspace: "acme", email: "admin@brand.example", password: "correct horse battery",
+                                        client: "203.0.113.7")
+        }
+        #expect(throttled?.kind == .rateLimited)
+        // Another address is not affected.
+        let session = try await f.api.vault.login(workspace: "acme", email: "admin@brand.example", password: "correct horse battery",
+                                                  client: "198.51.100.20")
+        #expect(session.operatorRecord.role == .admin)
     }
 
     @Test func lockoutAfterRepeatedFailures() async throws {

@@ -19,7 +19,7 @@ struct WhatsAppHandshakeTests {
         let f = try await APIFixture.make()
         _ = try await f.vault.createOperator(workspace: WorkspaceID(trusted: "acme"), email: "admin@brand.example", role: .admin,
                                              viewPII: false, password: "correct horse battery")
-        let session = try await f.vault.login(workspace: "acme", email: "admin@brand.example", password: "correct horse battery")
+        let session = try await f.vault.login(workspace: "acme", email: "admin@brand.example", password: "correct horse battery", client: nil)
         let settings = #"{"phone_number_id":"1065","access_token":"EAAG","app_secret":"app-secret","verify_token":"\#(token)"}"#
         try await f.test { client in
             let set = try await client.send(.put, "/v1/workspaces/acme/providers/whatsapp", auth: "Bearer " + session.token,
