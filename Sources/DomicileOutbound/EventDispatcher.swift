@@ -42,9 +42,15 @@ public struct MainDataCenterEvent: Codable, Sendable, Hashable {
     }
 }
 
-/// The body of one delivery: `{"events":[…]}`.
+/// The body of one delivery: `{"events":[…], "audit_checkpoint":{…}}`, the checkpoint present
+/// when the workspace's audit chain has grown since the last one delivered.
 public struct MainDataCenterBatch: Codable, Sendable {
     public var events: [MainDataCenterEvent]
+    public var auditCheckpoint: AuditCheckpoint?
+
+    enum CodingKeys: String, CodingKey {
+        case events, auditCheckpoint = "audit_checkpoint"
+    }
 }
 
 /// How a delivery is signed, so the main data center can check it came from this vault:
@@ -74,6 +80,10 @@ public enum EventSignature {
 /// Delivers queued events to each workspace's main data center, in order, batched, signed, and
 /// retried with exponential backoff until a 2xx acknowledges them. A workspace whose endpoint
 /// fails waits; the others go on.
+///
+/// Each delivery also carries a signed checkpoint of the workspace's audit chain head when the
+/// chain has grown; with no events to carry it, one goes alone at most every `checkpointInterval`.
+/// The main data center keeps them: they anchor the chain outside the vault's database.
 public actor EventDispatcher: Service {
     let vault: Vault
     let client: HTTPClient
@@ -81,16 +91,21 @@ public actor EventDispatcher: Service {
     let batchSize: Int
     let interval: Duration
     let maximumBackoff: Duration
+    let checkpointInterval: Duration
+    /// The last checkpoint each workspace's endpoint acknowledged, and when.
+    private var checkpointed: [WorkspaceID: (seq: Int64, at: ContinuousClock.Instant)] = [:]
     private var backoff: [WorkspaceID: (until: ContinuousClock.Instant, delay: Duration)] = [:]
 
     public init(vault: Vault, client: HTTPClient = .shared, logger: Logger, batchSize: Int = 500,
-                interval: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(300)) {
+                interval: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(300),
+                checkpointInterval: Duration = .seconds(60)) {
         self.vault = vault
         self.client = client
         self.logger = logger
         self.batchSize = batchSize
         self.interval = interval
         self.maximumBackoff = maximumBackoff
+        self.checkpointInterval = checkpointInterval
     }
 
     public func run() async throws {
@@ -140,11 +155,12 @@ public actor EventDispatcher: Service {
         var delivered = 0
         while true {
             let events = try await vault.store.pendingEvents(workspace: workspace.id, limit: batchSize)
-            guard !events.isEmpty else { return delivered }
+            let checkpoint = try await checkpointDue(workspace.id, withEvents: !events.isEmpty)
+            guard !events.isEmpty || checkpoint != nil else { return delivered }
             let encoder = JSONEncoder()
             encoder.dateEncodingStrategy = .iso8601
             encoder.outputFormatting = .sortedKeys
-            let body = Array(try encoder.encode(MainDataCenterBatch(events: events.map(MainDataCenterEvent.init))))
+            let body = Array(try encoder.encode(MainDataCenterBatch(events: events.map(MainDataCenterEvent.init), auditCheckpoint: checkpoint)))
             let timestamp = Int(Date().timeIntervalSince1970)
             var request = HTTPClientRequest(url: url)
             request.method = .POST
@@ -155,8 +171,18 @@ public actor EventDispatcher: Service {
             let response = try await client.execute(request, timeout: .seconds(10))
             _ = try? await response.body.collect(upTo: 64 * 1024)
             guard (200..<300).contains(response.status.code) else { throw Refused(status: response.status.code) }
-            try await vault.store.markEventsDelivered(events.map(\.id))
+            if !events.isEmpty { try await vault.store.markEventsDelivered(events.map(\.id)) }
+            if let checkpoint { checkpointed[workspace.id] = (checkpoint.seq, ContinuousClock.now) }
             delivered += events.count
         }
+    }
+
+    /// The checkpoint to send with this delivery: the head's, if the chain grew since the last
+    /// one acknowledged, and either events go anyway or the interval has passed.
+    private func checkpointDue(_ workspace: WorkspaceID, withEvents: Bool) async throws -> AuditCheckpoint? {
+        let last = checkpointed[workspace]
+        if !withEvents, let last, ContinuousClock.now - last.at < checkpointInterval { return nil }
+        guard let checkpoint = try await vault.auditCheckpoint(workspace: workspace), checkpoint.seq > last?.seq ?? 0 else { return nil }
+        return checkpoint
     }
 }

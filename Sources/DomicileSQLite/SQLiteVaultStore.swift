@@ -293,6 +293,11 @@ public final class SQLiteVaultStore: VaultStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("7-keyed-audit-chain") { db in
+            // Entries already written keep their SHA-256 links and are marked unkeyed; new ones
+            // are linked with the workspace's chain key (`AuditChainFormat`).
+            try db.execute(sql: "ALTER TABLE audit_log ADD COLUMN format INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
@@ -595,7 +600,7 @@ public final class SQLiteVaultStore: VaultStore {
 
     // MARK: Audit log
 
-    static func appendAudit(_ drafts: [AuditDraft], workspace: WorkspaceID, _ db: Database) throws {
+    static func appendAudit(_ drafts: [AuditDraft], key: AuditChainKey, workspace: WorkspaceID, _ db: Database) throws {
         var seq: Int64 = 0
         var previous = AuditEntry.genesis
         do {
@@ -608,15 +613,15 @@ public final class SQLiteVaultStore: VaultStore {
         }
         for draft in drafts {
             seq += 1
-            let entry = AuditEntry.link(draft, workspace: workspace, seq: seq, previous: previous)
+            let entry = AuditEntry.link(draft, workspace: workspace, seq: seq, previous: previous, key: key)
             var insert = try RawStatement(db, """
                 INSERT INTO audit_log (workspace_id, seq, at, actor_type, actor_id, action, customer_id, attributes, sealed_reason,
-                                       request_id, previous_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       request_id, previous_hash, hash, format)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
             try insert.bind(workspace.rawValue, seq, draft.at.millis, draft.actorType, draft.actorID, draft.action.rawValue,
                             draft.customerID, draft.attributes.joined(separator: ","), draft.sealedReason, draft.requestID,
-                            previous, entry.hash)
+                            previous, entry.hash, Int64(entry.format.rawValue))
             try insert.run()
             previous = entry.hash
         }
@@ -646,8 +651,10 @@ public final class SQLiteVaultStore: VaultStore {
                                        sealedReason: (row["sealed_reason"] as Data?).map { [UInt8]($0) }, requestID: row["request_id"])
                 draft.actorType = row["actor_type"]
                 draft.actorID = row["actor_id"]
+                // An unknown format is checked as unkeyed, which verification accepts only at the start.
                 return AuditEntry(workspaceID: workspace, seq: row["seq"], draft: draft,
-                                  previousHash: [UInt8](row["previous_hash"] as Data), hash: [UInt8](row["hash"] as Data))
+                                  previousHash: [UInt8](row["previous_hash"] as Data), hash: [UInt8](row["hash"] as Data),
+                                  format: AuditChainFormat(rawValue: row["format"]) ?? .unkeyed)
             }
         }
     }
@@ -704,7 +711,9 @@ public final class SQLiteVaultStore: VaultStore {
             for definition in batch.schemaAdditions {
                 try save(definition, workspace: batch.workspaceID, replace: false, db)
             }
-            if !batch.audit.isEmpty { try appendAudit(batch.audit, workspace: batch.workspaceID, db) }
+            if let audit = batch.audit, !audit.drafts.isEmpty {
+                try appendAudit(audit.drafts, key: audit.key, workspace: batch.workspaceID, db)
+            }
             for event in batch.events { try insert(event, db) }
             for mutation in batch.mutations {
                 if let prepared = mutation.prepared, try writeIfUnchanged(prepared, index: index, db) {

@@ -10,9 +10,13 @@ public struct WorkspaceKeys: Sendable {
     /// The version new data keys are wrapped with.
     public let current: UInt32
     public let blindIndex: BlindIndex
+    /// Links the audit chain (derived from the first version, like the blind index).
+    public let auditChain: AuditChainKey
+    /// Signs checkpoints of the audit chain's head.
+    public let auditCheckpoints: AuditCheckpointSigner
 
     public var currentKey: SymmetricKey { versions[current]! }
-    /// The first version: what keys that must outlive rotation (blind index, operator e-mails, audit reasons) derive from.
+    /// The first version: what keys that must outlive rotation (blind index, audit chain, operator e-mails, audit reasons) derive from.
     public var firstKey: SymmetricKey { versions[versions.keys.min()!]! }
 
     public func key(version: UInt32) throws -> SymmetricKey {
@@ -61,8 +65,11 @@ public final class Keyring: Sendable {
             versions[record.version] = try await root.unwrap(record.wrappedKey,
                                                              context: Self.wrapContext(workspace, version: record.version))
         }
+        let firstKey = versions[first.version]!
         let keys = WorkspaceKeys(workspace: workspace, versions: versions, current: latest.version,
-                                 blindIndex: BlindIndex(workspaceKey: versions[first.version]!, workspace: workspace))
+                                 blindIndex: BlindIndex(workspaceKey: firstKey, workspace: workspace),
+                                 auditChain: AuditChainKey(workspaceKey: firstKey, workspace: workspace),
+                                 auditCheckpoints: AuditCheckpointSigner(workspaceKey: firstKey, workspace: workspace))
         cache.withLock { $0[workspace] = keys }
         return keys
     }

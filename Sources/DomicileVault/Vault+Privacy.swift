@@ -60,7 +60,8 @@ extension Vault {
 
     /// Appends entries durably, in their own transaction.
     public func audit(_ drafts: [AuditDraft], workspace: WorkspaceID) async throws {
-        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: drafts))
+        let key = try await keyring.keys(for: workspace).auditChain
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: AuditAppend(drafts, key: key)))
     }
 
     /// Appends an entry for a read without making the read wait for the disk: entries are
@@ -99,7 +100,17 @@ extension Vault {
     }
 
     /// Walks a workspace's whole chain and reports the first broken link.
-    public func verifyAudit(workspace: WorkspaceID) async throws -> AuditVerification {
+    /// - Parameter checkpoints: signed checkpoints the main data center received; each must be
+    ///   this workspace's, carry a valid signature, and match the chain.
+    public func verifyAudit(workspace: WorkspaceID, checkpoints: [AuditCheckpoint] = []) async throws -> AuditVerification {
+        let keys = try await keyring.keys(for: workspace)
+        var anchors: [(seq: Int64, hash: [UInt8])] = []
+        for checkpoint in checkpoints where checkpoint.workspaceID == workspace.rawValue {
+            guard checkpoint.verifies(publicKey: keys.auditCheckpoints.publicKey), let head = checkpoint.headBytes else {
+                return .broken(atSeq: checkpoint.seq, reason: "a checkpoint's signature is not this workspace's (forged or altered)")
+            }
+            anchors.append((checkpoint.seq, head))
+        }
         var entries: [AuditEntry] = []
         var after: Int64 = 0
         while true {
@@ -108,7 +119,19 @@ extension Vault {
             guard let last = page.last, page.count == 5_000 else { break }
             after = last.seq
         }
-        return AuditVerification.check(entries, head: try await store.auditHead(workspace: workspace))
+        return AuditVerification.check(entries, head: try await store.auditHead(workspace: workspace), key: keys.auditChain,
+                                       anchors: anchors)
+    }
+
+    /// A signed checkpoint of the chain's head, for the main data center; nil while the chain is empty.
+    public func auditCheckpoint(workspace: WorkspaceID) async throws -> AuditCheckpoint? {
+        guard let head = try await store.auditHead(workspace: workspace) else { return nil }
+        return try await keyring.keys(for: workspace).auditCheckpoints.checkpoint(seq: head.seq, head: head.hash)
+    }
+
+    /// The public key that checks the workspace's checkpoints (base64 Ed25519).
+    public func auditCheckpointPublicKey(workspace: WorkspaceID) async throws -> String {
+        try await keyring.keys(for: workspace).auditCheckpoints.publicKey
     }
 
     // MARK: Reveal
@@ -232,7 +255,8 @@ extension Vault {
                 let tombstone = tombstone(id, keys: keys)
                 return CustomerMutation(customerID: id) { current in current == nil ? .skip : .erase(tombstone: tombstone) }
             },
-            audit: targets.map { AuditDraft(at: now, actor: actor, action: .erase, customerID: $0.rawValue, requestID: requestID) },
+            audit: AuditAppend(targets.map { AuditDraft(at: now, actor: actor, action: .erase, customerID: $0.rawValue, requestID: requestID) },
+                               key: keys.auditChain),
             events: targets.map { OutboundEvent(workspaceID: workspace, type: "erased", customerID: $0.rawValue, at: now) },
             cancelMessages: targets.map { MessageCancellation(customerID: $0, reason: .erased) }))
         try await store.purgeDeleted()
@@ -248,6 +272,7 @@ extension Vault {
                               requestID: String?) async throws -> [CustomerID] {
         try actor.require(.restrict)
         guard !ids.isEmpty else { return [] }
+        let chainKey = try await keyring.keys(for: workspace).auditChain
         let outcomes = try await store.commit(CommitBatch(
             workspaceID: workspace,
             mutations: ids.map { id in
@@ -259,7 +284,8 @@ extension Vault {
                     return .write(row)
                 }
             },
-            audit: ids.map { AuditDraft(actor: actor, action: restricted ? .restrict : .unrestrict, customerID: $0.rawValue, requestID: requestID) },
+            audit: AuditAppend(ids.map { AuditDraft(actor: actor, action: restricted ? .restrict : .unrestrict, customerID: $0.rawValue,
+                                                    requestID: requestID) }, key: chainKey),
             // Processing stops: what was queued for these customers is not sent either.
             cancelMessages: restricted ? ids.map { MessageCancellation(customerID: $0, reason: .restricted) } : []))
         return zip(ids, outcomes).compactMap { id, outcome in

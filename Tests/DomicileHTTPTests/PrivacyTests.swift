@@ -385,7 +385,7 @@ struct PrivacyTests {
         let workspace = WorkspaceID(trusted: "acme")
         try await f.api.vault.setRestricted(true, [CustomerID(trusted: "c-1")], workspace: workspace, actor: .apiKey(id: "k"), requestID: "r1")
         try await f.api.vault.setRestricted(false, [CustomerID(trusted: "c-1")], workspace: workspace, actor: .apiKey(id: "k"), requestID: "r2")
-        guard case .intact(let count) = try await f.api.vault.verifyAudit(workspace: workspace) else {
+        guard case .intact(let count, _, _) = try await f.api.vault.verifyAudit(workspace: workspace) else {
             Issue.record("a fresh chain does not verify")
             return
         }

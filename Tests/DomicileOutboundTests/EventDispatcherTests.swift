@@ -4,6 +4,7 @@ import DomicileOutbound
 import DomicileSQLite
 import DomicileVault
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -82,6 +83,67 @@ struct EventDispatcherTests {
                 let text = String(decoding: delivery.body, as: UTF8.self)
                 #expect(!text.contains(marker) && !text.contains("Markus"))
             }
+        }
+    }
+
+    /// The checkpoints the main data center receives anchor the chain outside the database: a
+    /// writer who removes the newest entries and moves the head back is caught with them.
+    @Test func auditCheckpointsTravelWithTheEventsAndAnchorTheChain() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("domicile-events-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("domicile.sqlite").path
+        let store = try SQLiteVaultStore(path: path)
+        let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local", cacheLifetime: .zero)
+        let workspace = WorkspaceID(trusted: "acme")
+        _ = try await vault.createWorkspace(workspace)
+        _ = try await vault.ingest([.object(["type": .string("customer"), "customer_id": .string("c-1"),
+                                             "attributes": .object(["email": .string("a@example.com")])])],
+                                   workspace: try await vault.workspace(workspace)!, actor: .apiKey(id: "test"))
+        let receiver = Receiver(statuses: [])
+        let app = Application(router: receiver.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            _ = try await vault.configureEvents(workspace, url: "http://127.0.0.1:\(port)/events")
+            try await vault.erase([CustomerID(trusted: "c-1")], workspace: workspace, actor: .apiKey(id: "k"), requestID: nil)
+            let dispatcher = EventDispatcher(vault: vault, logger: Logger(label: "test"), checkpointInterval: .zero)
+            #expect(await dispatcher.deliverOnce() == 1)
+            // No event to carry it: the checkpoint of a grown chain goes alone.
+            try await vault.audit([AuditDraft(actor: .apiKey(id: "k"), action: .lookup)], workspace: workspace)
+            #expect(await dispatcher.deliverOnce() == 0)
+            // Nothing new: nothing sent.
+            #expect(await dispatcher.deliverOnce() == 0)
+
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            let batches = try receiver.bodies.withLock { $0 }.map { try decoder.decode(MainDataCenterBatch.self, from: Data($0.body)) }
+            #expect(batches.map(\.events.count) == [1, 0])
+            let checkpoints = batches.compactMap(\.auditCheckpoint)
+            #expect(checkpoints.count == 2)
+            let head = try #require(try await store.auditHead(workspace: workspace))
+            #expect(checkpoints.last?.seq == head.seq && checkpoints.last?.head == head.hash.hexEncoded)
+            let publicKey = try await vault.auditCheckpointPublicKey(workspace: workspace)
+            #expect(checkpoints.allSatisfy { $0.verifies(publicKey: publicKey) })
+            #expect(try await vault.verifyAudit(workspace: workspace, checkpoints: checkpoints)
+                    == .intact(entries: Int(head.seq), checkpoints: 2))
+
+            // The newest entry removed and the head moved back to the one before: the chain alone still holds.
+            let database = try DatabaseQueue(path: path)
+            try await database.write { db in
+                try db.execute(sql: "DELETE FROM audit_log WHERE workspace_id = 'acme' AND seq = ?", arguments: [head.seq])
+                try db.execute(sql: """
+                    UPDATE audit_heads SET seq = seq - 1,
+                        hash = (SELECT hash FROM audit_log WHERE workspace_id = 'acme' AND seq = audit_heads.seq - 1)
+                    WHERE workspace_id = 'acme'
+                    """)
+            }
+            #expect(try await vault.verifyAudit(workspace: workspace) == .intact(entries: Int(head.seq) - 1))
+            #expect(try await vault.verifyAudit(workspace: workspace, checkpoints: checkpoints)
+                    == .broken(atSeq: head.seq, reason: "entries \(head.seq)…\(head.seq) were removed: a signed checkpoint names entry \(head.seq)"))
+            // A checkpoint altered to hide it does not verify.
+            var altered = try #require(checkpoints.last)
+            altered.seq -= 1
+            #expect(try await vault.verifyAudit(workspace: workspace, checkpoints: [altered])
+                    == .broken(atSeq: head.seq - 1, reason: "a checkpoint's signature is not this workspace's (forged or altered)"))
         }
     }
 

@@ -1,4 +1,5 @@
-import DomicileCore
+import Crypto
+@testable import DomicileCore
 @testable import DomicileSQLite
 import Foundation
 import GRDB
@@ -37,6 +38,38 @@ struct SQLiteMigrationTests {
         ])
         #expect(try await store.messageHistory("m-2", workspace: workspace).isEmpty)
         #expect(try await store.messageHistory("unknown", workspace: workspace).isEmpty)
+    }
+
+    /// Entries written before the chain was keyed keep verifying (as unkeyed, at the start of
+    /// the chain), and entries appended after the upgrade are keyed and link to them.
+    @Test func unkeyedAuditEntriesKeepVerifyingAfterTheUpgrade() async throws {
+        let path = temporaryFolder().appendingPathComponent("domicile.sqlite").path
+        let workspace = WorkspaceID(trusted: "ws")
+        let old = try DatabaseQueue(path: path)
+        try SQLiteVaultStore.migrator.migrate(old, upTo: "6-blind-index-levels")
+        try await old.write { db in
+            var previous = AuditEntry.genesis
+            for seq in Int64(1)...2 {
+                let draft = AuditDraft(at: Date(millis: 1000 * seq), actor: .apiKey(id: "k"), action: .readMasked, customerID: "c-\(seq)")
+                let hash = AuditEntry.digest(draft, workspace: workspace, seq: seq, previous: previous)
+                try db.execute(sql: """
+                    INSERT INTO audit_log (workspace_id, seq, at, actor_type, actor_id, action, customer_id, attributes, previous_hash, hash)
+                    VALUES ('ws', ?, ?, 'api_key', 'k', 'read_masked', ?, '', ?, ?)
+                    """, arguments: [seq, 1000 * seq, "c-\(seq)", Data(previous), Data(hash)])
+                previous = hash
+            }
+            try db.execute(sql: "INSERT INTO audit_heads (workspace_id, seq, hash) VALUES ('ws', 2, ?)", arguments: [Data(previous)])
+        }
+        try await old.close()
+
+        let store = try SQLiteVaultStore(path: path)
+        let key = AuditChainKey(workspaceKey: SymmetricKey(size: .bits256), workspace: workspace)
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [],
+                                               audit: AuditAppend([AuditDraft(actor: .apiKey(id: "k"), action: .lookup)], key: key)))
+        let entries = try await store.auditEntries(workspace: workspace, filter: AuditFilter())
+        #expect(entries.map(\.format) == [.unkeyed, .unkeyed, .keyed])
+        let head = try await store.auditHead(workspace: workspace)
+        #expect(AuditVerification.check(entries, head: head, key: key) == .intact(entries: 3, unkeyed: 2))
     }
 
     /// The history line survives error codes that need escaping.

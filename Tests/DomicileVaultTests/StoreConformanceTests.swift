@@ -1,3 +1,4 @@
+import Crypto
 import DomicileCore
 import Foundation
 import Testing
@@ -291,15 +292,20 @@ struct StoreConformanceTests {
     func auditEntriesAreChainedPerWorkspace(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)
         let drafts = (0..<3).map { AuditDraft(actor: .apiKey(id: "k1"), action: .readMasked, customerID: "c-\($0)") }
-        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: Array(drafts[0..<2])))
-        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: [drafts[2]]))
+        let key = AuditChainKey(workspaceKey: SymmetricKey(size: .bits256), workspace: workspace)
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: AuditAppend(Array(drafts[0..<2]), key: key)))
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [], audit: AuditAppend([drafts[2]], key: key)))
         let entries = try await store.auditEntries(workspace: workspace, filter: AuditFilter())
         #expect(entries.map(\.seq) == [1, 2, 3])
         #expect(entries[0].previousHash == AuditEntry.genesis)
         #expect(entries[1].previousHash == entries[0].hash && entries[2].previousHash == entries[1].hash)
         let head = try #require(try await store.auditHead(workspace: workspace))
         #expect(head.seq == 3 && head.hash == entries[2].hash)
-        #expect(AuditVerification.check(entries, head: head) == .intact(entries: 3))
+        #expect(entries.allSatisfy { $0.format == .keyed })
+        #expect(AuditVerification.check(entries, head: head, key: key) == .intact(entries: 3))
+        // Another key does not verify the links.
+        let other = AuditChainKey(workspaceKey: SymmetricKey(size: .bits256), workspace: workspace)
+        #expect(AuditVerification.check(entries, head: head, key: other) == .broken(atSeq: 1, reason: "its content does not match its hash (altered)"))
         #expect(try await store.auditEntries(workspace: workspace, filter: AuditFilter(customerID: "c-1")).map(\.seq) == [2])
         #expect(try await store.auditEntries(workspace: workspace, filter: AuditFilter(afterSeq: 1, limit: 1)).map(\.seq) == [2])
         #expect(try await store.auditHead(workspace: WorkspaceID(trusted: "other")) == nil)

@@ -59,7 +59,7 @@ public struct CommitBatch: Sendable {
     /// Attributes seen for the first time, added to the workspace's schema in the same transaction.
     public var schemaAdditions: [AttributeDefinition]
     /// Audit entries, chained in the same transaction as the change they record.
-    public var audit: [AuditDraft]
+    public var audit: AuditAppend?
     /// Events for the main data center, queued in the same transaction.
     public var events: [OutboundEvent]
     /// Customers whose messages not yet handed to a provider are cancelled (their payloads
@@ -68,13 +68,24 @@ public struct CommitBatch: Sendable {
     public var cancelMessages: [MessageCancellation]
 
     public init(workspaceID: WorkspaceID, mutations: [CustomerMutation], schemaAdditions: [AttributeDefinition] = [],
-                audit: [AuditDraft] = [], events: [OutboundEvent] = [], cancelMessages: [MessageCancellation] = []) {
+                audit: AuditAppend? = nil, events: [OutboundEvent] = [], cancelMessages: [MessageCancellation] = []) {
         self.workspaceID = workspaceID
         self.mutations = mutations
         self.schemaAdditions = schemaAdditions
         self.audit = audit
         self.events = events
         self.cancelMessages = cancelMessages
+    }
+}
+
+/// Audit entries to append to a workspace's chain, and the key that links them.
+public struct AuditAppend: Sendable {
+    public var drafts: [AuditDraft]
+    public var key: AuditChainKey
+
+    public init(_ drafts: [AuditDraft], key: AuditChainKey) {
+        self.drafts = drafts
+        self.key = key
     }
 }
 
