@@ -97,6 +97,8 @@ enum ErrorResponse {
         case StoreError.full:
             // Nothing was written, and the same request succeeds once space is freed.
             return Failure(.unavailable, "the vault's storage is full; retry later")
+        case StoreError.unavailable:
+            return Failure(.unavailable, "the vault's database cannot be reached; retry later")
         case let error as any HTTPResponseError:
             switch error.status {
             case .notFound: return Failure(.notFound, "no such endpoint")

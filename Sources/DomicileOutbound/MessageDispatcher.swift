@@ -26,8 +26,11 @@ public actor MessageDispatcher: Service {
     let maximumBackoff: Duration
     let lease: Duration
     let idleInterval: Duration
+    /// This node's name in its claims: unique among the nodes sharing a database, and the same
+    /// across the node's restarts, so that a restarted node releases its own claims at once.
+    let node: String
 
-    public init(vault: Vault, logger: Logger, factory: @escaping ProviderFactory, maximumAttempts: Int = 8,
+    public init(vault: Vault, logger: Logger, factory: @escaping ProviderFactory, node: String = "embedded", maximumAttempts: Int = 8,
                 concurrencyPerProvider: Int = 128, baseBackoff: Duration = .seconds(2), maximumBackoff: Duration = .seconds(600),
                 lease: Duration = .seconds(120), idleInterval: Duration = .milliseconds(100)) {
         self.vault = vault
@@ -39,14 +42,16 @@ public actor MessageDispatcher: Service {
         self.maximumBackoff = maximumBackoff
         self.lease = lease
         self.idleInterval = idleInterval
+        self.node = node
     }
 
     public func run() async throws {
-        // A message claimed by a process that was killed mid-send is due again at once, not when
-        // its lease would have run out. (At least once: the provider may see it twice, which is
-        // why the message id travels as the provider's idempotency key where one exists.)
+        // A message this node claimed before it was killed mid-send is due again at once, not when
+        // its lease would have run out; other nodes' claims are left to them. (At least once: the
+        // provider may see it twice, which is why the message id travels as the provider's
+        // idempotency key where one exists.)
         do {
-            let released = try await vault.store.releaseClaims(now: Date())
+            let released = try await vault.store.releaseClaims(node: node, now: Date())
             if released > 0 { logger.notice("outbox: released messages claimed before a restart", metadata: ["count": "\(released)"]) }
         } catch {
             logger.error("outbox: cannot release old claims", metadata: ["error.type": "\(type(of: error))"])
@@ -102,7 +107,7 @@ public actor MessageDispatcher: Service {
     private func claim(limit: Int) async -> [OutboxMessage] {
         let now = Date()
         do {
-            return try await vault.store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)),
+            return try await vault.store.claimDueMessages(node: node, now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)),
                                                           limit: limit)
         } catch {
             logger.error("outbox: cannot claim messages", metadata: ["error.type": "\(type(of: error))"])

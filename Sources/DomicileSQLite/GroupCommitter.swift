@@ -129,7 +129,3 @@ final class GroupCommitter: Sendable {
     }
 }
 
-extension Date {
-    var millis: Int64 { Int64((timeIntervalSince1970 * 1000).rounded()) }
-    init(millis: Int64) { self.init(timeIntervalSince1970: Double(millis) / 1000) }
-}

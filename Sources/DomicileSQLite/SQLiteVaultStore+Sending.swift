@@ -64,7 +64,7 @@ extension SQLiteVaultStore {
                         next_attempt_at, provider_message_id, error_code, segments, encoding, created_at, updated_at, payload, history)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(arguments: Self.arguments(message)
-                        + [Self.historyLine(MessageStatusChange(status: message.status, at: message.createdAt))])
+                        + [StoredText.historyLine(MessageStatusChange(status: message.status, at: message.createdAt))])
                 guard db.changesCount == 1 else { return false }
                 try Self.insert(OutboundEvent.status(of: message, MessageStatusChange(status: message.status, at: message.createdAt)), db)
                 return true
@@ -76,32 +76,6 @@ extension SQLiteVaultStore {
         [message.workspaceID.rawValue, message.messageID, message.customerID.rawValue, message.campaignID, message.channel.rawValue,
          message.status.rawValue, message.attempts, message.nextAttemptAt.millis, message.providerMessageID, message.errorCode,
          message.segments, message.encoding, message.createdAt.millis, message.updatedAt.millis, message.sealedPayload.map { Data($0) }]
-    }
-
-    /// One entry of a message's `history` column: a JSON object and a line feed.
-    static func historyLine(_ change: MessageStatusChange) -> String {
-        var json = JSONWriter(capacity: 64)
-        json.beginObject()
-        json.key("at")
-        json.integer(change.at.millis)
-        json.key("status")
-        json.string(change.status.rawValue)
-        json.key("error_code")
-        if let code = change.errorCode { json.string(code) } else { json.null() }
-        json.endObject()
-        return String(decoding: json.bytes, as: UTF8.self) + "\n"
-    }
-
-    /// Reads what `historyLine` wrote, line by line (a line that cannot be read is skipped).
-    static func history(_ text: String) -> [MessageStatusChange] {
-        text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line in
-            guard case .object(let entry)? = try? JSONParser.parse(line),
-                  case .integer(let at)? = entry["at"], case .string(let raw)? = entry["status"],
-                  let status = MessageStatus(rawValue: raw)
-            else { return nil }
-            let code: String? = if case .string(let value)? = entry["error_code"] { value } else { nil }
-            return MessageStatusChange(status: status, at: Date(millis: at), errorCode: code)
-        }
     }
 
     static func message(_ row: Row) -> OutboxMessage? {
@@ -147,11 +121,11 @@ extension SQLiteVaultStore {
         try await pool.read { db in
             let text = try String.fetchOne(db, sql: "SELECT history FROM messages WHERE workspace_id = ? AND message_id = ?",
                                            arguments: [workspace.rawValue, id])
-            return text.map(Self.history) ?? []
+            return text.map(StoredText.history) ?? []
         }
     }
 
-    public func claimDueMessages(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+    public func claimDueMessages(node: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
         // One status at a time: each is then a range of `messages_due` already in
         // `next_attempt_at` order. `status IN ('queued', 'sending')` made SQLite collect and sort
         // every due message for each claim, which grew with the backlog. Leases that ran out
@@ -160,11 +134,11 @@ extension SQLiteVaultStore {
             var claimed: [OutboxMessage] = []
             for status in ["sending", "queued"] where claimed.count < limit {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
-                    UPDATE messages SET status = 'sending', next_attempt_at = ?
+                    UPDATE messages SET status = 'sending', next_attempt_at = ?, claimed_by = ?
                     WHERE rowid IN (SELECT rowid FROM messages WHERE status = ? AND next_attempt_at <= ?
                                     ORDER BY next_attempt_at LIMIT ?)
                     RETURNING *
-                    """), arguments: [leaseUntil.millis, status, now.millis, limit - claimed.count])
+                    """), arguments: [leaseUntil.millis, node, status, now.millis, limit - claimed.count])
                 claimed += rows.compactMap(Self.message)
             }
             return claimed
@@ -181,7 +155,7 @@ extension SQLiteVaultStore {
                 WHERE workspace_id = ? AND message_id = ? AND (? IS NULL OR status = ?)
                 """).execute(arguments: [message.status.rawValue, message.attempts, message.nextAttemptAt.millis, message.providerMessageID,
                                          message.errorCode, message.updatedAt.millis, message.sealedPayload.map { Data($0) },
-                                         change.map(Self.historyLine) ?? "",
+                                         change.map(StoredText.historyLine) ?? "",
                                          message.workspaceID.rawValue, message.messageID, expected?.rawValue, expected?.rawValue])
             guard db.changesCount == 1 else { return false }
             if let event { try Self.insert(event, db) }
@@ -189,9 +163,12 @@ extension SQLiteVaultStore {
         }
     }
 
-    public func releaseClaims(now: Date) async throws -> Int {
+    public func releaseClaims(node: String, now: Date) async throws -> Int {
         try await groupCommit { db in
-            try db.execute(sql: "UPDATE messages SET status = 'queued', next_attempt_at = ? WHERE status = 'sending'", arguments: [now.millis])
+            try db.execute(sql: """
+                UPDATE messages SET status = 'queued', next_attempt_at = ?1, claimed_by = NULL
+                WHERE status = 'sending' AND (claimed_by = ?2 OR claimed_by IS NULL OR next_attempt_at <= ?1)
+                """, arguments: [now.millis, node])
             return db.changesCount
         }
     }
@@ -212,7 +189,7 @@ extension SQLiteVaultStore {
             try db.execute(sql: """
                 UPDATE messages SET status = 'cancelled', payload = NULL, error_code = ?, updated_at = ?, history = history || ?
                 WHERE workspace_id = ? AND message_id = ?
-                """, arguments: [change.errorCode, now.millis, Self.historyLine(change), workspace.rawValue, message.messageID])
+                """, arguments: [change.errorCode, now.millis, StoredText.historyLine(change), workspace.rawValue, message.messageID])
             // Payloads of final messages are already gone; these were the last plaintext-bearing copies.
             try Self.insert(OutboundEvent.status(of: message, change), db)
         }

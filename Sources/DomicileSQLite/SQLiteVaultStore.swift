@@ -298,6 +298,11 @@ public final class SQLiteVaultStore: VaultStore {
             // are linked with the workspace's chain key (`AuditChainFormat`).
             try db.execute(sql: "ALTER TABLE audit_log ADD COLUMN format INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("8-claims-name-their-node") { db in
+            // Which node claimed a message being sent: a node releases only its own claims (and
+            // expired ones) at start. NULL: claimed by a version that did not record it.
+            try db.execute(sql: "ALTER TABLE messages ADD COLUMN claimed_by TEXT")
+        }
         return migrator
     }
 
@@ -571,8 +576,8 @@ public final class SQLiteVaultStore: VaultStore {
                                                          identity_types, customer_ids, actor_type, actor_id)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [record.id, record.workspaceID.rawValue, record.type, record.status, record.submittedAt?.millis,
-                                 record.receivedAt.millis, record.completedAt?.millis, Self.jsonList(record.identityTypes),
-                                 Self.jsonList(record.customerIDs), record.actorType, record.actorID])
+                                 record.receivedAt.millis, record.completedAt?.millis, StoredText.list(record.identityTypes),
+                                 StoredText.list(record.customerIDs), record.actorType, record.actorID])
         }
     }
 
@@ -584,18 +589,10 @@ public final class SQLiteVaultStore: VaultStore {
                     id: row["id"], workspaceID: workspace, type: row["type"], status: row["status"],
                     submittedAt: (row["submitted_at"] as Int64?).map(Date.init(millis:)), receivedAt: Date(millis: row["received_at"]),
                     completedAt: (row["completed_at"] as Int64?).map(Date.init(millis:)),
-                    identityTypes: Self.list(row["identity_types"]), customerIDs: Self.list(row["customer_ids"]),
+                    identityTypes: StoredText.list(row["identity_types"]), customerIDs: StoredText.list(row["customer_ids"]),
                     actorType: row["actor_type"], actorID: row["actor_id"])
             }
         }
-    }
-
-    static func jsonList(_ values: [String]) -> String {
-        String(decoding: (try? JSONEncoder().encode(values)) ?? Data("[]".utf8), as: UTF8.self)
-    }
-
-    static func list(_ text: String) -> [String] {
-        (try? JSONDecoder().decode([String].self, from: Data(text.utf8))) ?? []
     }
 
     // MARK: Audit log

@@ -76,7 +76,7 @@ struct SQLiteMigrationTests {
     @Test func historyLinesRoundTrip() {
         let changes = [MessageStatusChange(status: .queued, at: Date(millis: 5)),
                        MessageStatusChange(status: .failed, at: Date(millis: 7), errorCode: "a\"b\\nc\n")]
-        #expect(SQLiteVaultStore.history(changes.map(SQLiteVaultStore.historyLine).joined()) == changes)
+        #expect(StoredText.history(changes.map(StoredText.historyLine).joined()) == changes)
     }
 }
 

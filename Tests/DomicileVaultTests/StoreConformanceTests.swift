@@ -9,7 +9,7 @@ struct StoreConformanceTests {
     let workspace = WorkspaceID(trusted: "acme")
 
     func seeded(_ backend: StoreBackend) async throws -> any VaultStore {
-        let store = try backend.makeStore()
+        let store = try await backend.makeStore()
         try await store.createWorkspace(
             WorkspaceRecord(id: workspace, region: "local", rateLimitPerMinute: 10),
             key: WorkspaceKeyRecord(workspaceID: workspace, version: 1, wrappedKey: [1, 2, 3]),
@@ -379,6 +379,36 @@ struct StoreConformanceTests {
         #expect(try await store.subjectRequest(id: "r-1", workspace: WorkspaceID(trusted: "other")) == nil)
     }
 
+    /// Several nodes claiming at once take every due message exactly once; a claim whose lease
+    /// ran out is released by any node.
+    @Test(arguments: StoreBackend.allCases)
+    func nodesClaimDisjointMessagesAndExpiredLeasesAreReleased(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        let messages = (0..<120).map { i in
+            OutboxMessage(workspaceID: workspace, messageID: "m-\(i)", customerID: CustomerID(trusted: "c-1"), campaignID: nil, channel: .sms,
+                          nextAttemptAt: now, createdAt: now, updatedAt: now, sealedPayload: [1])
+        }
+        _ = try await store.enqueue(messages, workspace: workspace)
+        let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+            for node in 0..<4 {
+                group.addTask {
+                    var mine: [String] = []
+                    while true {
+                        let batch = try await store.claimDueMessages(node: "n\(node)", now: now, leaseUntil: now.addingTimeInterval(60), limit: 7)
+                        if batch.isEmpty { return mine }
+                        mine += batch.map(\.messageID)
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(claims.count == 120 && Set(claims).count == 120)
+        // Leases still running: nothing to release for a new node; once they ran out, everything.
+        #expect(try await store.releaseClaims(node: "n9", now: now) == 0)
+        #expect(try await store.releaseClaims(node: "n9", now: now.addingTimeInterval(61)) == 120)
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func outboxClaimsRecordsAndReleases(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)
@@ -389,12 +419,13 @@ struct StoreConformanceTests {
         }
         #expect(try await store.enqueue([message("a"), message("b", due: now.addingTimeInterval(60)), message("a")], workspace: workspace)
             == [true, true, false])
-        let claimed = try await store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(120), limit: 10)
+        let claimed = try await store.claimDueMessages(node: "n1", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10)
         #expect(claimed.map(\.messageID) == ["a"] && claimed.first?.status == .sending)
-        #expect(try await store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).isEmpty)
-        // A claim can be released (a restart), and the message is due again.
-        #expect(try await store.releaseClaims(now: now) == 1)
-        var sent = try #require(try await store.claimDueMessages(now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).first)
+        #expect(try await store.claimDueMessages(node: "n2", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).isEmpty)
+        // Another node starting leaves a live claim alone; the node that made it releases it (a restart).
+        #expect(try await store.releaseClaims(node: "n2", now: now) == 0)
+        #expect(try await store.releaseClaims(node: "n1", now: now) == 1)
+        var sent = try #require(try await store.claimDueMessages(node: "n1", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).first)
         sent.status = .sent
         sent.providerMessageID = "SM1"
         sent.sealedPayload = nil

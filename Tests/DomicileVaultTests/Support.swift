@@ -1,8 +1,10 @@
 import Crypto
 import DomicileCore
+import DomicilePostgres
 import DomicileSQLite
 import DomicileVault
 import Foundation
+import Logging
 import Testing
 
 /// A folder under the system's temporary directory, one per test.
@@ -12,16 +14,23 @@ func temporaryFolder() -> URL {
     return folder
 }
 
-/// The storage backends every conformance case runs against. PostgreSQL joins when its issue lands.
+/// The storage backends every conformance case runs against: SQLite always, PostgreSQL when
+/// `DOMICILE_TEST_DATABASE_URL` names a server (`scripts/test` starts one and sets it).
 enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
+    case postgres
+
+    static var allCases: [StoreBackend] { TestPostgres.serverURL == nil ? [.sqlite] : [.sqlite, .postgres] }
 
     var testDescription: String { rawValue }
 
-    func makeStore() throws -> any VaultStore {
+    func makeStore() async throws -> any VaultStore {
         switch self {
         case .sqlite:
             try SQLiteVaultStore(path: temporaryFolder().appendingPathComponent("domicile.sqlite").path)
+        case .postgres:
+            try await PostgresVaultStore.open(url: try await TestPostgres.freshDatabase(), poolSize: 4,
+                                              logger: Logger(label: "test.postgres"))
         }
     }
 }
@@ -33,7 +42,7 @@ struct VaultFixture {
     let apiKey: DataAPIKey
 
     static func make(_ backend: StoreBackend = .sqlite, id: String = "acme") async throws -> VaultFixture {
-        let vault = Vault(store: try backend.makeStore(), root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)),
+        let vault = Vault(store: try await backend.makeStore(), root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)),
                           region: "local", cacheLifetime: .zero)
         let workspaceID = WorkspaceID(trusted: id)
         let key = try await vault.createWorkspace(workspaceID)

@@ -115,6 +115,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     /// The store's disk (or quota) is full: nothing was written, and the same write can succeed
     /// once space is freed. A condition of the node, not of the request.
     case full
+    /// The store cannot be reached (a database server down or restarting): nothing was written,
+    /// and the same write can succeed once it answers again.
+    case unavailable
 
     public var description: String {
         switch self {
@@ -122,17 +125,25 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .notFound(let what): "\(what) not found"
         case .corrupt(let what): "stored data is corrupt: \(what)"
         case .full: "the store's storage is full"
+        case .unavailable: "the store cannot be reached"
         }
     }
 }
 
-/// Where Domicile keeps its state. Storage is untrusted: everything identifying arrives sealed.
-/// Every backend passes the same conformance suite.
-public protocol VaultStore: Sendable {
+/// Where Domicile keeps its state: one protocol per aggregate, so that a backend, a test double
+/// or a reader sees only what it needs. Storage is untrusted: everything identifying arrives
+/// sealed. Every backend passes the same conformance suite.
+public protocol VaultStore: WorkspaceStore, CustomerStore, OperatorStore, SubjectRequestStore, AuditStore, OutboxStore {
     /// Checks that the store answers (readiness).
     func ping() async throws
+    /// Makes deleted data unrecoverable from the store's own files (a backend that keeps old
+    /// copies of pages, such as a write-ahead log, overwrites or truncates them).
+    func purgeDeleted() async throws
+}
 
-    // MARK: Workspaces
+/// Workspaces and everything configured per workspace: keys, data API keys, the schema, the
+/// main data center's send keys and the providers.
+public protocol WorkspaceStore: Sendable {
     /// Creates a workspace with its first key and data API key; `StoreError.alreadyExists` if the id is taken.
     func createWorkspace(_ workspace: WorkspaceRecord, key: WorkspaceKeyRecord, apiKey: APIKeyRecord) async throws
     func workspace(_ id: WorkspaceID) async throws -> WorkspaceRecord?
@@ -142,17 +153,27 @@ public protocol VaultStore: Sendable {
     func workspaceKeys(_ id: WorkspaceID) async throws -> [WorkspaceKeyRecord]
     func addWorkspaceKey(_ key: WorkspaceKeyRecord) async throws
 
-    // MARK: Data API keys
+    // Data API keys
     func apiKey(workspace: WorkspaceID, keyID: String) async throws -> APIKeyRecord?
     func apiKeys(workspace: WorkspaceID) async throws -> [APIKeyRecord]
     /// Inserts or replaces these keys in one transaction (creation, rotation, revocation).
     func saveAPIKeys(_ keys: [APIKeyRecord]) async throws
 
-    // MARK: Schema
+    // Schema
     func schema(_ workspace: WorkspaceID) async throws -> [AttributeDefinition]
     func saveSchemaAttribute(_ definition: AttributeDefinition, workspace: WorkspaceID) async throws
 
-    // MARK: Customers
+    // Send keys and providers
+    func saveSendKey(_ key: SendKeyRecord) async throws
+    func sendKey(workspace: WorkspaceID, keyID: String) async throws -> SendKeyRecord?
+    func sendKeys(workspace: WorkspaceID) async throws -> [SendKeyRecord]
+    func saveProvider(_ provider: ProviderRecord) async throws
+    func provider(workspace: WorkspaceID, channel: Channel) async throws -> ProviderRecord?
+}
+
+/// Customers, their blind-index entries and tombstones, and the one transaction that changes
+/// them together with what records the change.
+public protocol CustomerStore: Sendable {
     func customer(_ id: CustomerID, workspace: WorkspaceID) async throws -> StoredCustomer?
     func customers(_ ids: [CustomerID], workspace: WorkspaceID) async throws -> [CustomerID: StoredCustomer]
     /// Only the customer's wrapped data key (what opening an outbox copy needs); nil when the
@@ -167,7 +188,13 @@ public protocol VaultStore: Sendable {
     /// Whether a customer id with this digest was erased.
     func isTombstoned(_ digest: [UInt8], workspace: WorkspaceID) async throws -> Bool
 
-    // MARK: Operators and sessions
+    /// Applies the batch in one transaction, durable before this returns, and reports each
+    /// mutation's outcome in order. Mutations of one batch see each other's writes.
+    func commit(_ batch: CommitBatch) async throws -> [MutationOutcome]
+}
+
+/// Operators of the brand and their sessions.
+public protocol OperatorStore: Sendable {
     /// Inserts or replaces; `StoreError.alreadyExists` when another operator has the same e-mail digest.
     func saveOperator(_ record: OperatorRecord) async throws
     func operatorRecord(id: String) async throws -> OperatorRecord?
@@ -186,28 +213,25 @@ public protocol VaultStore: Sendable {
     func saveSession(_ session: SessionRecord) async throws
     func session(tokenHash: [UInt8]) async throws -> SessionRecord?
     func deleteSession(tokenHash: [UInt8]) async throws
+}
 
-    // MARK: Data-subject requests
+/// Data-subject requests (OpenGDPR) and their status.
+public protocol SubjectRequestStore: Sendable {
     func saveSubjectRequest(_ record: SubjectRequestRecord) async throws
     func subjectRequest(id: String, workspace: WorkspaceID) async throws -> SubjectRequestRecord?
+}
 
-    // MARK: Audit log
+/// The audit log, read back. Entries are appended by `CustomerStore.commit`, in the transaction
+/// of the change they record.
+public protocol AuditStore: Sendable {
     func auditEntries(workspace: WorkspaceID, filter: AuditFilter) async throws -> [AuditEntry]
     /// The last (seq, hash) recorded for the workspace's chain, kept apart from the entries so
     /// that removing entries from the end is detected.
     func auditHead(workspace: WorkspaceID) async throws -> (seq: Int64, hash: [UInt8])?
+}
 
-    // MARK: Events for the main data center
-    /// Undelivered events of one workspace, oldest first.
-    func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent]
-    func markEventsDelivered(_ ids: [String]) async throws
-
-    // MARK: Sending
-    func saveSendKey(_ key: SendKeyRecord) async throws
-    func sendKey(workspace: WorkspaceID, keyID: String) async throws -> SendKeyRecord?
-    func sendKeys(workspace: WorkspaceID) async throws -> [SendKeyRecord]
-    func saveProvider(_ provider: ProviderRecord) async throws
-    func provider(workspace: WorkspaceID, channel: Channel) async throws -> ProviderRecord?
+/// The outbox of messages to providers, and the events for the main data center.
+public protocol OutboxStore: Sendable {
     /// Durably adds messages whose ids are new; answers, per message, whether it was added
     /// (false: the id was seen before, and nothing changed).
     func enqueue(_ messages: [OutboxMessage], workspace: WorkspaceID) async throws -> [Bool]
@@ -215,9 +239,10 @@ public protocol VaultStore: Sendable {
     func messages(_ ids: [String], workspace: WorkspaceID) async throws -> [String: OutboxMessage]
     func message(providerMessageID: String, workspace: WorkspaceID) async throws -> OutboxMessage?
     func messageHistory(_ id: String, workspace: WorkspaceID) async throws -> [MessageStatusChange]
-    /// Takes up to `limit` messages that are due, marking them `sending` until `leaseUntil`
-    /// (a message whose sender died becomes due again when its lease runs out).
-    func claimDueMessages(now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
+    /// Takes up to `limit` messages that are due, marking them `sending` by `node` until
+    /// `leaseUntil` (a message whose sender died becomes due again when its lease runs out).
+    /// Nodes claiming at once never take the same message.
+    func claimDueMessages(node: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
     /// Saves a message's new state, appends the change to its history and queues the event for
     /// the main data center, in one transaction.
     /// With `onlyIf`, nothing is written unless the stored status is still that one (the
@@ -225,14 +250,12 @@ public protocol VaultStore: Sendable {
     /// - Returns: whether it was written.
     @discardableResult
     func record(_ message: OutboxMessage, change: MessageStatusChange?, event: OutboundEvent?, onlyIf: MessageStatus?) async throws -> Bool
-    /// Makes every message claimed by a sender that is gone due again now. The embedded store has
-    /// one sender, so at its start every claim is an orphan of a process that died.
-    func releaseClaims(now: Date) async throws -> Int
-    /// Makes deleted data unrecoverable from the store's files (SQLite: checkpoint and truncate
-    /// the WAL, whose old pages would still hold deleted rows).
-    func purgeDeleted() async throws
+    /// Makes due again now the messages `node` had claimed (it restarted: its sends died with it),
+    /// those whose lease ran out, and those claimed by a version that did not name its node;
+    /// never a claim of another node whose lease still runs.
+    func releaseClaims(node: String, now: Date) async throws -> Int
 
-    /// Applies the batch in one durable transaction (fsync'd before this returns) and reports each mutation's outcome
-    /// in order. Mutations of one batch see each other's writes.
-    func commit(_ batch: CommitBatch) async throws -> [MutationOutcome]
+    /// Undelivered events of one workspace, oldest first.
+    func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent]
+    func markEventsDelivered(_ ids: [String]) async throws
 }

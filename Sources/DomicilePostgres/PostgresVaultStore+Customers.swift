@@ -1,0 +1,201 @@
+import DomicileCore
+import Foundation
+import PostgresNIO
+
+extension PostgresVaultStore {
+    // MARK: Customers
+
+    static let customerColumns = "customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision"
+
+    public func customer(_ id: CustomerID, workspace: WorkspaceID) async throws -> StoredCustomer? {
+        try await rows("""
+            SELECT \(unescaped: Self.customerColumns) FROM customers
+            WHERE workspace_id = \(workspace.rawValue) AND customer_id = \(id.rawValue)
+            """).first.map { try Self.customer($0, workspace: workspace) }
+    }
+
+    public func customers(_ ids: [CustomerID], workspace: WorkspaceID) async throws -> [CustomerID: StoredCustomer] {
+        guard !ids.isEmpty else { return [:] }
+        var found: [CustomerID: StoredCustomer] = [:]
+        for row in try await rows("""
+            SELECT \(unescaped: Self.customerColumns) FROM customers
+            WHERE workspace_id = \(workspace.rawValue) AND customer_id = ANY(\(ids.map(\.rawValue)))
+            """) {
+            let customer = try Self.customer(row, workspace: workspace)
+            found[customer.customerID] = customer
+        }
+        return found
+    }
+
+    public func wrappedDataKey(of id: CustomerID, workspace: WorkspaceID) async throws -> [UInt8]? {
+        try await rows("SELECT data_key FROM customers WHERE workspace_id = \(workspace.rawValue) AND customer_id = \(id.rawValue)")
+            .first.map { try $0.bytes("data_key") }
+    }
+
+    public func customerIDs(attribute: AttributeName, digest: [UInt8], workspace: WorkspaceID) async throws -> [CustomerID] {
+        try await rows("""
+            SELECT customer_id FROM blind_index
+            WHERE workspace_id = \(workspace.rawValue) AND attribute = \(attribute.rawValue) AND digest = \(digest.bytea)
+            ORDER BY customer_id
+            """).map { CustomerID(trusted: try $0.text("customer_id")) }
+    }
+
+    public func customerIDs(workspace: WorkspaceID, after: CustomerID?, limit: Int) async throws -> [CustomerID] {
+        try await rows("""
+            SELECT customer_id FROM customers WHERE workspace_id = \(workspace.rawValue) AND customer_id > \(after?.rawValue ?? "")
+            ORDER BY customer_id LIMIT \(limit)
+            """).map { CustomerID(trusted: try $0.text("customer_id")) }
+    }
+
+    public func customerIDs(workspace: WorkspaceID, updatedBefore before: Date, limit: Int) async throws -> [CustomerID] {
+        try await rows("""
+            SELECT customer_id FROM customers WHERE workspace_id = \(workspace.rawValue) AND updated_at < \(before.millis)
+            ORDER BY updated_at LIMIT \(limit)
+            """).map { CustomerID(trusted: try $0.text("customer_id")) }
+    }
+
+    public func isTombstoned(_ digest: [UInt8], workspace: WorkspaceID) async throws -> Bool {
+        try await !rows("SELECT 1 FROM tombstones WHERE workspace_id = \(workspace.rawValue) AND digest = \(digest.bytea)").isEmpty
+    }
+
+    static func customer(_ row: PostgresRandomAccessRow, workspace: WorkspaceID) throws -> StoredCustomer {
+        StoredCustomer(workspaceID: workspace, customerID: CustomerID(trusted: try row.text("customer_id")),
+                       dataKey: try row.bytes("data_key"), attributes: try SealedMapCodec.decode(try row.bytes("attributes")),
+                       blindIndex: try SealedMapCodec.decode(try row.bytes("blind_index")), restricted: try row.bool("restricted"),
+                       createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"), revision: try row.int("revision"))
+    }
+
+    // MARK: The commit
+
+    public func commit(_ batch: CommitBatch) async throws -> [MutationOutcome] {
+        let logger = self.logger
+        return try await transaction { connection in try await Self.apply(batch, connection, logger) }
+    }
+
+    /// One batch in one transaction. A customer's row is locked (`FOR UPDATE`) before a decision
+    /// is taken on it, so concurrent batches on one customer apply one after the other; the audit
+    /// chain's head is locked last, to hold it for as short a time as possible.
+    static func apply(_ batch: CommitBatch, _ connection: PostgresConnection, _ logger: Logger) async throws -> [MutationOutcome] {
+        let workspace = batch.workspaceID
+        for definition in batch.schemaAdditions {
+            try await save(definition, workspace: workspace, replace: false, connection, logger)
+        }
+        var outcomes: [MutationOutcome] = []
+        outcomes.reserveCapacity(batch.mutations.count)
+        for mutation in batch.mutations {
+            if let prepared = mutation.prepared, try await writeIfUnchanged(prepared, connection, logger) {
+                outcomes.append(prepared.assumed == nil ? .created(prepared.row) : .updated(prepared.row))
+                continue
+            }
+            let current = try await connection.rows("""
+                SELECT \(unescaped: customerColumns) FROM customers
+                WHERE workspace_id = \(workspace.rawValue) AND customer_id = \(mutation.customerID.rawValue) FOR UPDATE
+                """, logger).first.map { try customer($0, workspace: workspace) }
+            switch try mutation.resolve(current) {
+            case .skip:
+                outcomes.append(.skipped)
+            case .refuse(let failure):
+                outcomes.append(.refused(failure))
+            case .write(let customer):
+                try await upsert(customer, connection, logger)
+                try await writeIndex(of: customer, replacing: current, connection, logger)
+                outcomes.append(current == nil ? .created(customer) : .updated(customer))
+            case .erase(let tombstone):
+                if let current {
+                    try await deleteIndex(of: current, connection, logger)
+                    _ = try await connection.rows("""
+                        DELETE FROM customers WHERE workspace_id = \(workspace.rawValue) AND customer_id = \(current.customerID.rawValue)
+                        """, logger)
+                }
+                _ = try await connection.rows("""
+                    INSERT INTO tombstones (workspace_id, digest, erased_at) VALUES (\(workspace.rawValue), \(tombstone.bytea), \(Date().millis))
+                    ON CONFLICT (workspace_id, digest) DO UPDATE SET erased_at = excluded.erased_at
+                    """, logger)
+                outcomes.append(current == nil ? .skipped : .erased)
+            }
+        }
+        for cancellation in batch.cancelMessages {
+            try await cancelPendingMessages(cancellation, workspace: workspace, connection, logger)
+        }
+        for event in batch.events { try await insert(event, connection, logger) }
+        if let audit = batch.audit, !audit.drafts.isEmpty {
+            try await appendAudit(audit.drafts, key: audit.key, workspace: workspace, connection, logger)
+        }
+        return outcomes
+    }
+
+    /// Writes a row decided before the transaction if the customer is still as it was then:
+    /// absent (the insert does nothing when a row appeared) or at the assumed revision.
+    /// - Returns: false when the row changed meanwhile and nothing was written.
+    static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
+        let customer = prepared.row
+        let written: [PostgresRandomAccessRow]
+        if let assumed = prepared.assumed {
+            written = try await connection.rows("""
+                UPDATE customers SET data_key = \(customer.dataKey.bytea), attributes = \(SealedMapCodec.encode(customer.attributes).bytea),
+                    blind_index = \(SealedMapCodec.encode(customer.blindIndex).bytea), restricted = \(customer.restricted),
+                    updated_at = \(customer.updatedAt.millis), revision = \(customer.revision)
+                WHERE workspace_id = \(customer.workspaceID.rawValue) AND customer_id = \(customer.customerID.rawValue)
+                    AND revision = \(assumed.revision)
+                RETURNING revision
+                """, logger)
+        } else {
+            written = try await connection.rows("""
+                INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
+                VALUES (\(customer.workspaceID.rawValue), \(customer.customerID.rawValue), \(customer.dataKey.bytea),
+                        \(SealedMapCodec.encode(customer.attributes).bytea), \(SealedMapCodec.encode(customer.blindIndex).bytea),
+                        \(customer.restricted), \(customer.createdAt.millis), \(customer.updatedAt.millis), \(customer.revision))
+                ON CONFLICT (workspace_id, customer_id) DO NOTHING
+                RETURNING revision
+                """, logger)
+        }
+        guard written.count == 1 else { return false }
+        try await writeIndex(of: customer, replacing: prepared.assumed, connection, logger)
+        return true
+    }
+
+    static func upsert(_ customer: StoredCustomer, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        _ = try await connection.rows("""
+            INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
+            VALUES (\(customer.workspaceID.rawValue), \(customer.customerID.rawValue), \(customer.dataKey.bytea),
+                    \(SealedMapCodec.encode(customer.attributes).bytea), \(SealedMapCodec.encode(customer.blindIndex).bytea),
+                    \(customer.restricted), \(customer.createdAt.millis), \(customer.updatedAt.millis), \(customer.revision))
+            ON CONFLICT (workspace_id, customer_id) DO UPDATE SET data_key = excluded.data_key, attributes = excluded.attributes,
+                blind_index = excluded.blind_index, restricted = excluded.restricted, updated_at = excluded.updated_at,
+                revision = excluded.revision
+            """, logger)
+    }
+
+    /// Brings the customer's blind-index entries from `current`'s to `customer`'s, touching only
+    /// the attributes whose digest changed. The row lists its entries, so each is addressed by its
+    /// whole key.
+    static func writeIndex(of customer: StoredCustomer, replacing current: StoredCustomer?, _ connection: PostgresConnection,
+                           _ logger: Logger) async throws {
+        let old = current?.blindIndex ?? [:]
+        let removed = old.filter { customer.blindIndex[$0.key] != $0.value }
+        let added = customer.blindIndex.filter { old[$0.key] != $0.value }
+        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
+        if !removed.isEmpty {
+            _ = try await connection.rows("""
+                DELETE FROM blind_index WHERE workspace_id = \(ws) AND customer_id = \(id)
+                    AND (attribute, digest) IN (SELECT * FROM unnest(\(Array(removed.keys))::TEXT[], \(removed.values.map(\.bytea))::BYTEA[]))
+                """, logger)
+        }
+        guard !added.isEmpty else { return }
+        _ = try await connection.rows("""
+            INSERT INTO blind_index (workspace_id, attribute, digest, customer_id)
+            SELECT \(ws), attribute, digest, \(id) FROM unnest(\(Array(added.keys))::TEXT[], \(added.values.map(\.bytea))::BYTEA[])
+                AS entry (attribute, digest)
+            ON CONFLICT DO NOTHING
+            """, logger)
+    }
+
+    static func deleteIndex(of customer: StoredCustomer, _ connection: PostgresConnection, _ logger: Logger) async throws {
+        guard !customer.blindIndex.isEmpty else { return }
+        _ = try await connection.rows("""
+            DELETE FROM blind_index WHERE workspace_id = \(customer.workspaceID.rawValue) AND customer_id = \(customer.customerID.rawValue)
+                AND (attribute, digest) IN (SELECT * FROM unnest(\(Array(customer.blindIndex.keys))::TEXT[],
+                                                                 \(customer.blindIndex.values.map(\.bytea))::BYTEA[]))
+            """, logger)
+    }
+}
