@@ -125,6 +125,7 @@ let package = Package(
                 "DomicileCore",
                 "DomicileVault",
                 "DomicileSQLite",
+                "DomicilePostgres",
                 "DomicileHTTP",
                 "DomicileOutbound",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -42,35 +42,6 @@ struct Domicile: AsyncParsableCommand {
         defaultSubcommand: Serve.self)
 }
 
-/// Where this node keeps its state; shared by every command.
-struct NodeOptions: ParsableArguments {
-    @Option(help: "Data folder: the SQLite database and, by default, the root key. Env: DOMICILE_DATA_DIR.")
-    var dataDir: String = ProcessInfo.processInfo.environment["DOMICILE_DATA_DIR"] ?? "./data"
-
-    @Option(help: "Root key file (created on first start, mode 0600). Env: DOMICILE_ROOT_KEY_FILE. Default: <data-dir>/root.key.")
-    var rootKeyFile: String?
-
-    @Option(help: "The region this node serves; workspaces created here are homed in it. Env: DOMICILE_REGION.")
-    var region: String = ProcessInfo.processInfo.environment["DOMICILE_REGION"] ?? "local"
-
-    /// How long read audit entries gather before one commit writes them (tests stretch it).
-    @Option(help: .hidden) var readAuditWindowMs: Int = 20
-
-    var databasePath: String { (dataDir as NSString).appendingPathComponent("domicile.sqlite") }
-
-    /// Opens (creating on first use) the data folder, the root key and the store.
-    func openVault(logger: Logger, operatorPolicy: OperatorPolicy = OperatorPolicy()) throws -> (Vault, SQLiteVaultStore) {
-        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        let keyPath = rootKeyFile ?? ProcessInfo.processInfo.environment["DOMICILE_ROOT_KEY_FILE"] ?? (dataDir as NSString).appendingPathComponent("root.key")
-        let (root, created) = try LocalKeyFileRootKey.loadOrCreate(at: keyPath)
-        if created { logger.notice("generated a new root key", metadata: ["path": "\(keyPath)"]) }
-        let store = try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
-        return (Vault(store: store, root: root, region: region, operatorPolicy: operatorPolicy,
-                      readAuditWindow: .milliseconds(readAuditWindowMs)), store)
-    }
-}
-
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP API (embedded SQLite, local root key by default).")
 
@@ -98,16 +69,16 @@ struct Serve: AsyncParsableCommand {
         guard loginAttemptsPerClient > 0 else { throw ValidationError("--login-attempts-per-client must be positive") }
         var policy = OperatorPolicy()
         policy.loginAttemptsPerClient = loginAttemptsPerClient
-        let (vault, _) = try node.openVault(logger: logger, operatorPolicy: policy)
+        let vault = try await node.openVault(logger: logger, operatorPolicy: policy)
         let workspaces = try await vault.store.workspaces()
         let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), logger: logger)
         let events = EventDispatcher(vault: vault, logger: logger)
-        let outbox = MessageDispatcher(vault: vault, logger: logger, factory: Providers.factory())
+        let outbox = MessageDispatcher(vault: vault, logger: logger, factory: Providers.factory(), node: nodeID)
         let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger,
                                           services: [retention, events, outbox]) { [node] port in
             // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
             FileHandle.standardOutput.write(Data("""
-                Domicile listening on http://\(host):\(port) (region \(node.region), data in \(node.dataDir))
+                Domicile listening on http://\(host):\(port) (region \(node.region), \(node.storeDescription), node \(nodeID))
                 \(workspaces.isEmpty ? "No workspace yet. Create one:" : "Workspaces: \(workspaces.map(\.id.rawValue).joined(separator: ", ")). Add one:")
                   swift run -c release domicile workspace create acme --data-dir \(node.dataDir)
 
@@ -120,6 +91,16 @@ struct Serve: AsyncParsableCommand {
     }
 
     @Option(help: "Seconds between retention runs.") var retentionIntervalSeconds: Int = 3600
+
+    @Option(name: .customLong("node-id"), help: ArgumentHelp(
+        "This node's name in the outbox's claims: unique among the nodes sharing a database and kept across restarts (a restarted node releases its own claims at once). Env: DOMICILE_NODE_ID. Default: the host name.",
+        valueName: "name"))
+    var nodeIDOption: String?
+
+    var nodeID: String {
+        nodeIDOption ?? ProcessInfo.processInfo.environment["DOMICILE_NODE_ID"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? ProcessInfo.processInfo.hostName
+    }
 
     @Option(help: "Operator login attempts one client address may make per 15 minutes, on this node. Env: DOMICILE_LOGIN_ATTEMPTS_PER_CLIENT.")
     var loginAttemptsPerClient: Int = Int(ProcessInfo.processInfo.environment["DOMICILE_LOGIN_ATTEMPTS_PER_CLIENT"] ?? "") ?? 30
@@ -160,7 +141,7 @@ struct OperatorCommand: AsyncParsableCommand {
         func run() async throws {
             guard let parsedRole = Role(rawValue: role) else { throw ValidationError("--role must be admin, manager or viewer") }
             let password = passwordStdin ? readLine(strippingNewline: true) : nil
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let (record, issued) = try await vault.createOperator(workspace: try WorkspaceID(validating: workspace), email: email,
                                                                   role: parsedRole, viewPII: viewPii, password: password)
             print("Created operator \(record.id) (\(record.role.rawValue)\(record.viewPII ? ", view_pii" : "")) in \(workspace).")
@@ -174,7 +155,7 @@ struct OperatorCommand: AsyncParsableCommand {
         @Option var workspace: String
 
         func run() async throws {
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             for record in try await vault.store.operators(workspace: try WorkspaceID(validating: workspace)) {
                 let locked = record.lockedUntil.map { $0 > Date() ? "\tlocked until \($0)" : "" } ?? ""
                 print("\(record.id)\t\(try await vault.operatorEmail(record))\t\(record.role.rawValue)\(record.viewPII ? "\tview_pii" : "")\(locked)")
@@ -188,70 +169,9 @@ struct OperatorCommand: AsyncParsableCommand {
         @Argument var id: String
 
         func run() async throws {
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             try await vault.unlockOperator(id: id)
             print("Unlocked \(id).")
-        }
-    }
-}
-
-struct AuditCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "audit", abstract: "The tamper-evident audit log.",
-                                                    subcommands: [Verify.self, PublicKey.self])
-
-    struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Check every workspace's keyed chain, and the signed checkpoints given; exits 1 at the first broken link.")
-        @OptionGroup var node: NodeOptions
-        @Option(help: "Only this workspace.") var workspace: String?
-        @Option(help: ArgumentHelp(
-            "A file of checkpoints the main data center received: one `audit_checkpoint` object, or a whole events delivery, a line.",
-            valueName: "file"))
-        var checkpoints: String?
-
-        func run() async throws {
-            let anchors = try checkpoints.map(Self.readCheckpoints) ?? []
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
-            var ids = try await vault.store.workspaces().map(\.id)
-            if let workspace { ids = [try WorkspaceID(validating: workspace)] }
-            var broken = false
-            for id in ids {
-                let result = try await vault.verifyAudit(workspace: id, checkpoints: anchors)
-                print("\(id): \(result)")
-                if case .broken = result { broken = true }
-            }
-            if broken { throw ExitCode(1) }
-        }
-
-        static func readCheckpoints(_ path: String) throws -> [AuditCheckpoint] {
-            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
-            let decoder = JSONDecoder()
-            decoder.dateDecodingStrategy = .iso8601
-            var found: [AuditCheckpoint] = []
-            for (number, line) in data.split(separator: UInt8(ascii: "\n")).enumerated()
-            where !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) {
-                if let checkpoint = try? decoder.decode(AuditCheckpoint.self, from: Data(line)) {
-                    found.append(checkpoint)
-                } else if let batch = try? decoder.decode(MainDataCenterBatch.self, from: Data(line)) {
-                    if let checkpoint = batch.auditCheckpoint { found.append(checkpoint) }
-                } else {
-                    throw ValidationError("\(path), line \(number + 1): neither a checkpoint nor an events delivery")
-                }
-            }
-            return found
-        }
-    }
-
-    struct PublicKey: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "public-key",
-            abstract: "Print the Ed25519 public key (base64) that checks a workspace's audit checkpoints, for the main data center.")
-        @OptionGroup var node: NodeOptions
-        @Option(help: "The workspace.") var workspace: String
-
-        func run() async throws {
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
-            print(try await vault.auditCheckpointPublicKey(workspace: try WorkspaceID(validating: workspace)))
         }
     }
 }
@@ -272,7 +192,7 @@ struct Workspace: AsyncParsableCommand {
 
         func run() async throws {
             guard action == "create" || action == "rotate" else { throw ValidationError("send-key takes create or rotate") }
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let (keyID, secret) = try await vault.issueSendKey(try WorkspaceID(validating: id),
                                                                grace: action == "rotate" ? .seconds(graceHours * 3600) : nil)
             print("""
@@ -303,7 +223,7 @@ struct Workspace: AsyncParsableCommand {
                 values[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
             }
             _ = try Providers.factory()(kind, values, parsed)
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             try await vault.setProvider(try WorkspaceID(validating: id), channel: parsed, kind: kind, settings: values, actor: .commandLine)
             print("\(channel) of \(id) goes through \(kind) (settings: \(values.keys.sorted().joined(separator: ", "))).")
         }
@@ -317,7 +237,7 @@ struct Workspace: AsyncParsableCommand {
         @Option(help: "The main data center's endpoint, http(s).") var url: String
 
         func run() async throws {
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let secret = try await vault.configureEvents(try WorkspaceID(validating: id), url: url)
             print("""
                 Events for \(id) go to \(url).
@@ -334,7 +254,7 @@ struct Workspace: AsyncParsableCommand {
         @Option(help: "Requests a minute allowed.") var rateLimit: Int = WorkspaceRecord.defaultRateLimitPerMinute
 
         func run() async throws {
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let workspace = try WorkspaceID(validating: id)
             guard rateLimit > 0 else { throw ValidationError("--rate-limit must be positive") }
             let key = try await vault.createWorkspace(workspace, rateLimitPerMinute: rateLimit)
@@ -351,7 +271,7 @@ struct Workspace: AsyncParsableCommand {
         @OptionGroup var node: NodeOptions
 
         func run() async throws {
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             for workspace in try await vault.store.workspaces() {
                 print("\(workspace.id)\tregion=\(workspace.region)\trate_limit=\(workspace.rateLimitPerMinute)/min"
                       + "\(workspace.suspended ? "\tsuspended" : "")\(workspace.allowIdentifyingCustomerIDs ? "\tallows-identifying-ids" : "")")
@@ -371,7 +291,7 @@ struct Workspace: AsyncParsableCommand {
 
         func run() async throws {
             if let rateLimit, rateLimit <= 0 { throw ValidationError("--rate-limit must be positive") }
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let record = try await vault.updateWorkspace(try WorkspaceID(validating: id)) { record in
                 if let rateLimit { record.rateLimitPerMinute = rateLimit }
                 if let suspended { record.suspended = suspended }
@@ -397,7 +317,7 @@ struct Workspace: AsyncParsableCommand {
 
             func run() async throws {
                 guard graceHours >= 0 else { throw ValidationError("--grace-hours cannot be negative") }
-                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let vault = try await node.openVault(logger: Logger(label: "domicile"))
                 let key = try await vault.rotateAPIKey(try WorkspaceID(validating: id), grace: .seconds(graceHours * 3600))
                 print("New data API key (shown once): \(key.secret)\nPrevious keys stop working in \(graceHours) h.")
             }
@@ -410,7 +330,7 @@ struct Workspace: AsyncParsableCommand {
             @Option(help: "The key id (the part after dk_); all keys when omitted.") var keyId: String?
 
             func run() async throws {
-                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let vault = try await node.openVault(logger: Logger(label: "domicile"))
                 let revoked = try await vault.revokeAPIKeys(try WorkspaceID(validating: id), keyID: keyId)
                 print("Revoked \(revoked.count) key(s): \(revoked.joined(separator: ", ")) (running nodes apply this within 5 s)")
             }
@@ -422,7 +342,7 @@ struct Workspace: AsyncParsableCommand {
             @Argument var id: String
 
             func run() async throws {
-                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let vault = try await node.openVault(logger: Logger(label: "domicile"))
                 let now = Date()
                 for key in try await vault.store.apiKeys(workspace: try WorkspaceID(validating: id)) {
                     let state = key.revokedAt != nil ? "revoked" : key.isActive(at: now) ? (key.expiresAt.map { "expires \($0)" } ?? "active") : "expired"
@@ -448,7 +368,7 @@ struct Workspace: AsyncParsableCommand {
                 guard let attributeType = AttributeType(rawValue: type) else {
                     throw ValidationError("--type must be one of \(AttributeType.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
-                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let vault = try await node.openVault(logger: Logger(label: "domicile"))
                 let definition = AttributeDefinition(name: try AttributeName(validating: name), type: attributeType, pii: pii, indexed: indexed)
                 try await vault.changeAttribute(definition, workspace: try WorkspaceID(validating: id), actor: .commandLine, requestID: nil)
                 print("\(name): type=\(type) pii=\(pii) indexed=\(indexed)")
@@ -461,7 +381,7 @@ struct Workspace: AsyncParsableCommand {
             @Argument var id: String
 
             func run() async throws {
-                let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+                let vault = try await node.openVault(logger: Logger(label: "domicile"))
                 for definition in try await vault.schema(try WorkspaceID(validating: id), actor: .commandLine).sorted {
                     print("\(definition.name)\ttype=\(definition.type.rawValue)\tpii=\(definition.pii)\tindexed=\(definition.indexed)")
                 }
@@ -475,7 +395,7 @@ struct Workspace: AsyncParsableCommand {
         @Argument var id: String
 
         func run() async throws {
-            let (vault, _) = try node.openVault(logger: Logger(label: "domicile"))
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let version = try await vault.rotateWorkspaceKey(try WorkspaceID(validating: id))
             print("Workspace key version \(version) is now current.")
         }
