@@ -27,12 +27,13 @@ public enum DomicileAPI {
         return router
     }
 
-    public static func application(vault: Vault, host: String, port: Int, logger: Logger, services: [any Service] = [],
+    public static func application(vault: Vault, host: String, port: Int, logger: Logger, limiter: RateLimiter = RateLimiter(),
+                                   services: [any Service] = [],
                                    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> some ApplicationProtocol
     {
         Application(
-            router: router(vault: vault),
+            router: router(vault: vault, limiter: limiter),
             configuration: .init(address: .hostname(host, port: port), serverName: "domicile"),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },

@@ -1,11 +1,12 @@
 import DomicileCore
+import DomicileVault
 import Foundation
-import Synchronization
 
-/// Fixed one-minute windows per workspace, counted on this node.
+/// Fixed one-minute windows per workspace, counted across the nodes that share a store (see
+/// `SharedWindowCounter`; a server synchronizes `counter` with its store).
 ///
 /// A fixed window is what the `X-RateLimit-*` headers describe: a limit, what is left of it,
-/// and when it starts again. Several nodes each count their own share.
+/// and when it starts again.
 public final class RateLimiter: Sendable {
     public struct Decision: Sendable {
         public var allowed: Bool
@@ -15,29 +16,15 @@ public final class RateLimiter: Sendable {
         public var resetSeconds: Int
     }
 
-    private struct Window {
-        var minute: Int64
-        var count: Int
-    }
-
-    private let windows = Mutex<[WorkspaceID: Window]>([:])
-    private let now: @Sendable () -> Date
+    public let counter: SharedWindowCounter
 
     public init(now: @escaping @Sendable () -> Date = Date.init) {
-        self.now = now
+        counter = SharedWindowCounter(scope: "requests", window: .seconds(60), now: now)
     }
 
     public func admit(_ workspace: WorkspaceID, limit: Int) -> Decision {
-        let seconds = now().timeIntervalSince1970
-        let minute = Int64(seconds / 60)
-        let reset = max(1, Int((Double(minute + 1) * 60 - seconds).rounded(.up)))
-        return windows.withLock { windows in
-            var window = windows[workspace] ?? Window(minute: minute, count: 0)
-            if window.minute != minute { window = Window(minute: minute, count: 0) }
-            let allowed = window.count < limit
-            if allowed { window.count += 1 }
-            windows[workspace] = window
-            return Decision(allowed: allowed, limit: limit, remaining: max(0, limit - window.count), resetSeconds: reset)
-        }
+        let decision = counter.admit(workspace.rawValue, limit: limit)
+        return Decision(allowed: decision.allowed, limit: limit, remaining: max(0, limit - decision.count),
+                        resetSeconds: decision.resetSeconds)
     }
 }

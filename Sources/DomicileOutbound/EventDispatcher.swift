@@ -92,13 +92,18 @@ public actor EventDispatcher: Service {
     let interval: Duration
     let maximumBackoff: Duration
     let checkpointInterval: Duration
+    /// This node's name on the lease that lets one node of a region deliver events.
+    let node: String
+    /// How long a node's turn at delivering lasts unless renewed (each pass renews it): when a
+    /// node stops, another takes over within this time.
+    let lease: TimeInterval
     /// The last checkpoint each workspace's endpoint acknowledged, and when.
     private var checkpointed: [WorkspaceID: (seq: Int64, at: ContinuousClock.Instant)] = [:]
     private var backoff: [WorkspaceID: (until: ContinuousClock.Instant, delay: Duration)] = [:]
 
     public init(vault: Vault, client: HTTPClient = .shared, logger: Logger, batchSize: Int = 500,
                 interval: Duration = .milliseconds(500), maximumBackoff: Duration = .seconds(300),
-                checkpointInterval: Duration = .seconds(60)) {
+                checkpointInterval: Duration = .seconds(60), node: String = "embedded", lease: TimeInterval = 30) {
         self.vault = vault
         self.client = client
         self.logger = logger
@@ -106,6 +111,8 @@ public actor EventDispatcher: Service {
         self.interval = interval
         self.maximumBackoff = maximumBackoff
         self.checkpointInterval = checkpointInterval
+        self.node = node
+        self.lease = lease
     }
 
     public func run() async throws {
@@ -124,6 +131,11 @@ public actor EventDispatcher: Service {
         var delivered = 0
         let workspaces: [WorkspaceRecord]
         do {
+            // One node of the region delivers, so that the nodes do not send each event once each.
+            let now = Date()
+            guard try await vault.store.acquireLease("events", holder: node, now: now, until: now.addingTimeInterval(lease)) else {
+                return 0
+            }
             workspaces = try await vault.store.workspaces()
         } catch {
             logger.error("event delivery: cannot list workspaces", metadata: ["error.type": "\(type(of: error))"])

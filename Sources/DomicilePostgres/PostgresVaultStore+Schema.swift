@@ -220,6 +220,23 @@ extension PostgresVaultStore {
             "CREATE INDEX messages_due ON messages (status, next_attempt_at)",
             "CREATE INDEX messages_by_provider_id ON messages (workspace_id, provider_message_id)",
             "CREATE INDEX messages_by_customer ON messages (workspace_id, customer_id)",
+            """
+            CREATE TABLE job_leases (
+                job TEXT PRIMARY KEY,
+                holder TEXT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE window_counters (
+                scope TEXT NOT NULL,
+                key TEXT NOT NULL,
+                window_start BIGINT NOT NULL,
+                window_end BIGINT NOT NULL,
+                count BIGINT NOT NULL,
+                PRIMARY KEY (scope, key, window_start)
+            )
+            """,
         ]),
     ]
 

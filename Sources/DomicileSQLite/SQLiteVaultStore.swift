@@ -303,6 +303,25 @@ public final class SQLiteVaultStore: VaultStore {
             // expired ones) at start. NULL: claimed by a version that did not record it.
             try db.execute(sql: "ALTER TABLE messages ADD COLUMN claimed_by TEXT")
         }
+        migrator.registerMigration("9-coordination") { db in
+            // Leases on the jobs that run once per region, and the counters limits are checked
+            // against (see `CoordinationStore`).
+            try db.execute(sql: """
+                CREATE TABLE job_leases (
+                    job TEXT PRIMARY KEY,
+                    holder TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE TABLE window_counters (
+                    scope TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    window_start INTEGER NOT NULL,
+                    window_end INTEGER NOT NULL,
+                    count INTEGER NOT NULL,
+                    PRIMARY KEY (scope, key, window_start)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 

@@ -36,17 +36,21 @@ public struct WorkspaceKeys: Sendable {
     }
 }
 
-/// Unwraps workspace keys through the root key service once and keeps them for the process's life.
-/// Key versions are immutable, so the only thing that can go stale is "which is current": a
-/// version the cache does not know makes it reload.
+/// Unwraps workspace keys through the root key service and keeps them in memory. Key versions
+/// are immutable, so only "which versions exist" can go stale: the list is read again from the
+/// store once `lifetime` has passed (a version added by the CLI or another node is used for new
+/// writes within that time), and only versions not seen before are unwrapped. A version the
+/// cache does not know also makes it reload at once.
 public final class Keyring: Sendable {
     private let store: any VaultStore
     public let root: any RootKeyService
-    private let cache = Mutex<[WorkspaceID: WorkspaceKeys]>([:])
+    let lifetime: Duration
+    private let cache = Mutex<[WorkspaceID: (keys: WorkspaceKeys, checked: ContinuousClock.Instant)]>([:])
 
-    public init(store: any VaultStore, root: any RootKeyService) {
+    public init(store: any VaultStore, root: any RootKeyService, lifetime: Duration = .seconds(5)) {
         self.store = store
         self.root = root
+        self.lifetime = lifetime
     }
 
     static func wrapContext(_ workspace: WorkspaceID, version: UInt32) -> String {
@@ -55,13 +59,22 @@ public final class Keyring: Sendable {
 
     /// The workspace's keys; `reload` forces a fresh read (after a rotation, or an unknown version).
     public func keys(for workspace: WorkspaceID, reload: Bool = false) async throws -> WorkspaceKeys {
-        if !reload, let cached = cache.withLock({ $0[workspace] }) { return cached }
+        let cached = cache.withLock { $0[workspace] }
+        if !reload, let cached, ContinuousClock.now - cached.checked < lifetime { return cached.keys }
         let records = try await store.workspaceKeys(workspace)
         guard let first = records.min(by: { $0.version < $1.version }),
               let latest = records.max(by: { $0.version < $1.version })
         else { throw KeyError.noWorkspaceKey }
+        if let cached, Set(cached.keys.versions.keys) == Set(records.map(\.version)) {
+            cache.withLock { $0[workspace] = (cached.keys, ContinuousClock.now) }
+            return cached.keys
+        }
         var versions: [UInt32: SymmetricKey] = [:]
         for record in records {
+            if let known = cached?.keys.versions[record.version] {
+                versions[record.version] = known
+                continue
+            }
             versions[record.version] = try await root.unwrap(record.wrappedKey,
                                                              context: Self.wrapContext(workspace, version: record.version))
         }
@@ -70,7 +83,7 @@ public final class Keyring: Sendable {
                                  blindIndex: BlindIndex(workspaceKey: firstKey, workspace: workspace),
                                  auditChain: AuditChainKey(workspaceKey: firstKey, workspace: workspace),
                                  auditCheckpoints: AuditCheckpointSigner(workspaceKey: firstKey, workspace: workspace))
-        cache.withLock { $0[workspace] = keys }
+        cache.withLock { $0[workspace] = (keys, ContinuousClock.now) }
         return keys
     }
 

@@ -79,7 +79,7 @@ extension Vault {
     /// it gets `429` before any account is looked up.
     public func login(workspace rawWorkspace: String, email rawEmail: String, password: String, client: String?,
                       requestID: String? = nil) async throws -> OperatorSession {
-        if let client, !loginLimiter.admit(client, limit: operatorPolicy.loginAttemptsPerClient) {
+        if let client, !loginLimiter.admit(client, limit: operatorPolicy.loginAttemptsPerClient).allowed {
             throw Failure(.rateLimited, "too many login attempts from this address; retry in \(operatorPolicy.lockout.components.seconds / 60) minutes")
         }
         let refusal = Failure(.unauthorized, "invalid credentials, or the account is locked after repeated failures")

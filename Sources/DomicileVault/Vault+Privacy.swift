@@ -4,26 +4,6 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Counts events per key in fixed windows (reveals per operator).
-final class FixedWindowCounter: Sendable {
-    private let counts = Mutex<[String: (window: Int64, count: Int)]>([:])
-    let window: Duration
-
-    init(window: Duration) { self.window = window }
-
-    func admit(_ key: String, limit: Int, now: Date = Date()) -> Bool {
-        let current = Int64(now.timeIntervalSince1970) / window.components.seconds
-        return counts.withLock { counts in
-            var entry = counts[key] ?? (current, 0)
-            if entry.window != current { entry = (current, 0) }
-            guard entry.count < limit else { return false }
-            entry.count += 1
-            counts[key] = entry
-            return true
-        }
-    }
-}
-
 /// The data-subject request types: OpenGDPR's three and Domicile's two extensions.
 public enum SubjectRequestType: String, Sendable, CaseIterable {
     case access, portability, erasure, restriction, unrestriction
@@ -147,7 +127,7 @@ extension Vault {
         guard !names.isEmpty, names.count <= PIISchema.maximumPIIAttributes + 10 else {
             throw Failure(.attribute, attribute: "attributes", "name the attributes to reveal")
         }
-        guard revealLimiter.admit(actor.id, limit: operatorPolicy.revealsPerHour) else {
+        guard revealLimiter.admit(actor.id, limit: operatorPolicy.revealsPerHour).allowed else {
             throw Failure(.rateLimited, "at most \(operatorPolicy.revealsPerHour) reveals an hour per operator")
         }
         guard let view = try await customerView(id, workspace: workspace, reveal: true) else {

@@ -19,24 +19,25 @@ public final class Vault: Sendable {
     public let operatorPolicy: OperatorPolicy
     /// For what the vault does in the background (writing read audits), outside any request.
     let logger: Logger
-    let revealLimiter = FixedWindowCounter(window: .seconds(3600))
-    let loginLimiter: FixedWindowCounter
+    /// Reveals per operator per hour, and login attempts per client address: counted across nodes.
+    public let revealLimiter = SharedWindowCounter(scope: "reveals", window: .seconds(3600))
+    public let loginLimiter: SharedWindowCounter
     let readAudit: AuditBuffer
 
     /// - Parameters:
-    ///   - cacheLifetime: how long workspace settings, schemas and API keys are trusted before
-    ///     being read again; a change made through another process (the CLI, another node) takes
-    ///     effect within this time.
+    ///   - cacheLifetime: how long workspace settings, schemas, API keys and the list of workspace
+    ///     key versions are trusted before being read again; a change made through another process
+    ///     (the CLI, another node) takes effect within this time.
     ///   - readAuditWindow: how long the audit entries of reads gather before one commit writes them.
     public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5),
                 operatorPolicy: OperatorPolicy = OperatorPolicy(), readAuditWindow: Duration = .milliseconds(20),
                 logger: Logger = Logger(label: "domicile.vault")) {
         self.logger = logger
-        self.loginLimiter = FixedWindowCounter(window: operatorPolicy.lockout)
+        self.loginLimiter = SharedWindowCounter(scope: "logins", window: operatorPolicy.lockout)
         self.readAudit = AuditBuffer(window: readAuditWindow)
         self.operatorPolicy = operatorPolicy
         self.store = store
-        self.keyring = Keyring(store: store, root: root)
+        self.keyring = Keyring(store: store, root: root, lifetime: cacheLifetime)
         self.region = region
         workspaces = ExpiringCache(lifetime: cacheLifetime)
         schemas = ExpiringCache(lifetime: cacheLifetime)

@@ -71,11 +71,14 @@ struct Serve: AsyncParsableCommand {
         policy.loginAttemptsPerClient = loginAttemptsPerClient
         let vault = try await node.openVault(logger: logger, operatorPolicy: policy)
         let workspaces = try await vault.store.workspaces()
-        let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), logger: logger)
-        let events = EventDispatcher(vault: vault, logger: logger)
+        let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), node: nodeID, logger: logger)
+        let events = EventDispatcher(vault: vault, logger: logger, node: nodeID)
+        let limiter = RateLimiter()
+        let counters = CounterService(synchronizer: CounterSynchronizer(
+            store: vault.store, counters: [limiter.counter, vault.revealLimiter, vault.loginLimiter]), logger: logger)
         let outbox = MessageDispatcher(vault: vault, logger: logger, factory: Providers.factory(), node: nodeID)
-        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger,
-                                          services: [retention, events, outbox]) { [node] port in
+        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, limiter: limiter,
+                                          services: [retention, events, outbox, counters]) { [node] port in
             // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
             FileHandle.standardOutput.write(Data("""
                 Domicile listening on http://\(host):\(port) (region \(node.region), \(node.storeDescription), node \(nodeID))
@@ -106,21 +109,51 @@ struct Serve: AsyncParsableCommand {
     var loginAttemptsPerClient: Int = Int(ProcessInfo.processInfo.environment["DOMICILE_LOGIN_ATTEMPTS_PER_CLIENT"] ?? "") ?? 30
 }
 
-/// Erases customers past their workspace's retention period, on a timer, as the `retention` system job.
+/// Erases customers past their workspace's retention period, on a timer, as the `retention` system
+/// job: on one node of the region, the one holding the job's lease (renewed at each run, so that
+/// another node takes over two intervals after the holder stops).
 struct RetentionService: Service {
     let vault: Vault
     let interval: Duration
+    let node: String
     let logger: Logger
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
+                let now = Date()
+                let until = now.addingTimeInterval(2 * Double(interval.components.seconds))
+                guard try await vault.store.acquireLease("retention", holder: node, now: now, until: until) else {
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                    continue
+                }
                 let erased = try await vault.runRetention()
                 if erased > 0 { logger.notice("retention erased customers", metadata: ["count": "\(erased)"]) }
             } catch {
                 logger.error("retention run failed", metadata: ["error.type": "\(type(of: error))"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
+
+/// Shares this node's request, reveal and login counts with the other nodes, four times a second.
+struct CounterService: Service {
+    let synchronizer: CounterSynchronizer
+    let logger: Logger
+
+    func run() async throws {
+        var failing = false
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await synchronizer.synchronizeOnce()
+                failing = false
+            } catch {
+                // Logged once per outage: decisions go on with what this node counts.
+                if !failing { logger.error("limits: cannot share counts", metadata: ["error.type": "\(type(of: error))"]) }
+                failing = true
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: synchronizer.interval) }
         }
     }
 }

@@ -147,6 +147,33 @@ struct EventDispatcherTests {
         }
     }
 
+    /// Two nodes run the dispatcher; the one holding the lease delivers, the other stands by
+    /// (taking over once a lease runs out is the store's part: `leasesGoToOneHolderAtATime`).
+    @Test func oneNodeOfTheRegionDeliversEvents() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("domicile-events-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let store = try SQLiteVaultStore(path: folder.appendingPathComponent("domicile.sqlite").path)
+        let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local", cacheLifetime: .zero)
+        let workspace = WorkspaceID(trusted: "acme")
+        _ = try await vault.createWorkspace(workspace)
+        let receiver = Receiver(statuses: [])
+        let app = Application(router: receiver.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            _ = try await vault.configureEvents(workspace, url: "http://127.0.0.1:\(try #require(client.port))/events")
+            let first = EventDispatcher(vault: vault, logger: Logger(label: "test"), checkpointInterval: .zero, node: "a")
+            let second = EventDispatcher(vault: vault, logger: Logger(label: "test"), checkpointInterval: .zero, node: "b")
+            // Configuring the events endpoint was audited: the chain has a head to checkpoint.
+            _ = await first.deliverOnce()
+            let afterFirst = receiver.bodies.withLock { $0.count }
+            #expect(afterFirst == 1)
+            try await vault.audit([AuditDraft(actor: .apiKey(id: "k"), action: .lookup)], workspace: workspace)
+            _ = await second.deliverOnce()
+            #expect(receiver.bodies.withLock { $0.count } == afterFirst)
+            _ = await first.deliverOnce()
+            #expect(receiver.bodies.withLock { $0.count } == afterFirst + 1)
+        }
+    }
+
     @Test func signaturesRefuseStaleTimestamps() {
         let body = Array(#"{"events":[]}"#.utf8)
         let secret = Array("whsec_test".utf8)

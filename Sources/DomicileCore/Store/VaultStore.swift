@@ -133,7 +133,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
 /// Where Domicile keeps its state: one protocol per aggregate, so that a backend, a test double
 /// or a reader sees only what it needs. Storage is untrusted: everything identifying arrives
 /// sealed. Every backend passes the same conformance suite.
-public protocol VaultStore: WorkspaceStore, CustomerStore, OperatorStore, SubjectRequestStore, AuditStore, OutboxStore {
+public protocol VaultStore: WorkspaceStore, CustomerStore, OperatorStore, SubjectRequestStore, AuditStore, OutboxStore,
+    CoordinationStore {
     /// Checks that the store answers (readiness).
     func ping() async throws
     /// Makes deleted data unrecoverable from the store's own files (a backend that keeps old
@@ -258,4 +259,17 @@ public protocol OutboxStore: Sendable {
     /// Undelivered events of one workspace, oldest first.
     func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent]
     func markEventsDelivered(_ ids: [String]) async throws
+}
+
+/// What the nodes sharing a store agree on through it: which node runs a job meant to run once
+/// per region, and the counts that limits are checked against.
+public protocol CoordinationStore: Sendable {
+    /// Takes or renews `job`'s lease for `holder` until `until`. Granted when no one holds it,
+    /// when `holder` already does, or when the holder's lease had run out at `now`.
+    func acquireLease(_ job: String, holder: String, now: Date, until: Date) async throws -> Bool
+    /// Adds to the counters of one fixed window (`scope`, `windowStart`) and returns each key's
+    /// total across every node. An increment of 0 only reads. Counters of windows that ended
+    /// before `now` minus a minute may be deleted.
+    func addToCounters(scope: String, windowStart: Int64, windowEnd: Int64, increments: [String: Int],
+                       now: Date) async throws -> [String: Int]
 }
