@@ -36,13 +36,20 @@ final class Receiver: Sendable {
 
 @Suite("Events for the main data center")
 struct EventDispatcherTests {
-    @Test func erasedEventsAreDeliveredSignedInOrderAndRetried() async throws {
+    /// A vault on a fresh SQLite file with the workspace `acme`; the path is the database's.
+    static func vaultWithWorkspace() async throws -> (Vault, SQLiteVaultStore, String) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("domicile-events-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let store = try SQLiteVaultStore(path: folder.appendingPathComponent("domicile.sqlite").path)
+        let path = folder.appendingPathComponent("domicile.sqlite").path
+        let store = try SQLiteVaultStore(path: path)
         let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local", cacheLifetime: .zero)
+        _ = try await vault.createWorkspace(WorkspaceID(trusted: "acme"))
+        return (vault, store, path)
+    }
+
+    @Test func erasedEventsAreDeliveredSignedInOrderAndRetried() async throws {
+        let (vault, store, _) = try await Self.vaultWithWorkspace()
         let workspace = WorkspaceID(trusted: "acme")
-        _ = try await vault.createWorkspace(workspace)
         _ = try await vault.createWorkspace(WorkspaceID(trusted: "quiet"))
         let marker = "marker-\(UUID().uuidString.prefix(6))@example.com"
         _ = try await vault.ingest((0..<3).map { i in
@@ -89,13 +96,8 @@ struct EventDispatcherTests {
     /// The checkpoints the main data center receives anchor the chain outside the database: a
     /// writer who removes the newest entries and moves the head back is caught with them.
     @Test func auditCheckpointsTravelWithTheEventsAndAnchorTheChain() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("domicile-events-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let path = folder.appendingPathComponent("domicile.sqlite").path
-        let store = try SQLiteVaultStore(path: path)
-        let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local", cacheLifetime: .zero)
+        let (vault, store, path) = try await Self.vaultWithWorkspace()
         let workspace = WorkspaceID(trusted: "acme")
-        _ = try await vault.createWorkspace(workspace)
         _ = try await vault.ingest([.object(["type": .string("customer"), "customer_id": .string("c-1"),
                                              "attributes": .object(["email": .string("a@example.com")])])],
                                    workspace: try await vault.workspace(workspace)!, actor: .apiKey(id: "test"))
@@ -150,12 +152,8 @@ struct EventDispatcherTests {
     /// Two nodes run the dispatcher; the one holding the lease delivers, the other stands by
     /// (taking over once a lease runs out is the store's part: `leasesGoToOneHolderAtATime`).
     @Test func oneNodeOfTheRegionDeliversEvents() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("domicile-events-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let store = try SQLiteVaultStore(path: folder.appendingPathComponent("domicile.sqlite").path)
-        let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local", cacheLifetime: .zero)
+        let (vault, store, _) = try await Self.vaultWithWorkspace()
         let workspace = WorkspaceID(trusted: "acme")
-        _ = try await vault.createWorkspace(workspace)
         let receiver = Receiver(statuses: [])
         let app = Application(router: receiver.router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         try await app.test(.live) { client in
