@@ -76,7 +76,8 @@ struct Serve: AsyncParsableCommand {
         let limiter = RateLimiter()
         let counters = CounterService(synchronizer: CounterSynchronizer(
             store: vault.store, counters: [limiter.counter, vault.revealLimiter, vault.loginLimiter]), logger: logger)
-        let outbox = MessageDispatcher(vault: vault, logger: logger, factory: Providers.factory(), node: nodeID)
+        let outbox = MessageDispatcher(vault: vault, logger: logger, factory: Providers.factory(), node: nodeID,
+                                       lease: .seconds(outboxLeaseSeconds))
         let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, limiter: limiter,
                                           services: [retention, events, outbox, counters]) { [node] port in
             // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
@@ -99,6 +100,9 @@ struct Serve: AsyncParsableCommand {
         "This node's name in the outbox's claims: unique among the nodes sharing a database and kept across restarts (a restarted node releases its own claims at once). Env: DOMICILE_NODE_ID. Default: the host name.",
         valueName: "name"))
     var nodeIDOption: String?
+
+    /// How long a claim on a message lasts before another node may send it (tests shorten it).
+    @Option(help: .hidden) var outboxLeaseSeconds: Int = 120
 
     var nodeID: String {
         nodeIDOption ?? ProcessInfo.processInfo.environment["DOMICILE_NODE_ID"].flatMap { $0.isEmpty ? nil : $0 }

@@ -93,8 +93,8 @@ enum Drill {
     }
 
     /// Issues a send key for the workspace; returns its id and secret.
-    static func sendKey(_ workspace: String, dataDir: String) throws -> (id: String, secret: String) {
-        let text = try ServerProcess.command(["workspace", "send-key", "create", workspace, "--data-dir", dataDir])
+    static func sendKey(_ workspace: String, dataDir: String, options: [String] = []) throws -> (id: String, secret: String) {
+        let text = try ServerProcess.command(["workspace", "send-key", "create", workspace, "--data-dir", dataDir] + options)
         let id = try #require(text.firstMatch(of: /Send key (sk_[A-Za-z0-9_-]+)/)?.1)
         let secret = try #require(text.firstMatch(of: /\(shown once\): ([A-Za-z0-9_-]+)/)?.1)
         return (String(id), String(secret))
@@ -160,6 +160,10 @@ final class RecordingSSP: Sendable {
     let failingUntil = Mutex<ContinuousClock.Instant?>(nil)
     let deliveries = Mutex<[String: Int]>([:])
     let refusals = Mutex(0)
+    /// How long each send takes to answer (a slow provider keeps deliveries in flight).
+    let delay: Duration
+
+    init(delay: Duration = .zero) { self.delay = delay }
 
     struct SMSRequest: Decodable {
         struct Metadata: Decodable { var messageId: String }
@@ -175,6 +179,7 @@ final class RecordingSSP: Sendable {
                 return Response(status: .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: "{}")))
             }
             let sms = try JSONDecoder().decode(SMSRequest.self, from: Data(buffer: body))
+            if self.delay > .zero { try await Task.sleep(for: self.delay) }
             self.deliveries.withLock { $0[sms.metadata.messageId, default: 0] += 1 }
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"status":"sms_accepted"}"#)))
@@ -184,11 +189,11 @@ final class RecordingSSP: Sendable {
 
     /// Runs `body` with the double listening on loopback, its `/sms` URL configured as the
     /// workspace's SMS provider (`private_ssp`).
-    func serve(workspaceIn dataDir: String, _ body: @Sendable () async throws -> Void) async throws {
+    func serve(workspaceIn dataDir: String, options: [String] = [], _ body: @Sendable () async throws -> Void) async throws {
         try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { client in
             let port = try #require(client.port)
             try ServerProcess.command(["workspace", "provider", "acme", "--channel", "sms", "--kind", "private_ssp",
-                                       "--setting", "url=http://127.0.0.1:\(port)/sms", "--data-dir", dataDir])
+                                       "--setting", "url=http://127.0.0.1:\(port)/sms", "--data-dir", dataDir] + options)
             try await body()
         }
     }
