@@ -200,6 +200,33 @@ struct StoreConformanceTests {
         #expect(try await store.customer(CustomerID(trusted: "half"), workspace: workspace) == nil)
     }
 
+    /// Two batches change the same two customers in opposite orders, each pausing after its first:
+    /// on a backend with row locks they deadlock, the database aborts one, and the store runs it
+    /// again. Both apply, whole.
+    @Test(arguments: StoreBackend.allCases)
+    func batchesThatDeadlockAreRunAgain(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [write(row("a")), write(row("b"))]))
+        func bump(_ id: String, pause: Bool) -> CustomerMutation {
+            CustomerMutation(customerID: CustomerID(trusted: id)) { current in
+                guard var row = current else { return .skip }
+                // Holding the first row's lock while the other batch takes its own first row.
+                if pause { Thread.sleep(forTimeInterval: 0.3) }
+                row.revision += 1
+                row.attributes["touched"] = Array((row.attributes["touched"] ?? []) + [UInt8(row.revision)])
+                return .write(row)
+            }
+        }
+        async let forward = store.commit(CommitBatch(workspaceID: workspace, mutations: [bump("a", pause: true), bump("b", pause: false)]))
+        async let backward = store.commit(CommitBatch(workspaceID: workspace, mutations: [bump("b", pause: true), bump("a", pause: false)]))
+        #expect(try await forward.map(Self.label) == ["updated", "updated"])
+        #expect(try await backward.map(Self.label) == ["updated", "updated"])
+        for id in ["a", "b"] {
+            let stored = try #require(try await store.customer(CustomerID(trusted: id), workspace: workspace))
+            #expect(stored.revision == 3 && stored.attributes["touched"] == [2, 3])
+        }
+    }
+
     @Test(arguments: StoreBackend.allCases)
     func blindIndexFollowsTheRow(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)
