@@ -136,6 +136,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What several test targets share: a PostgreSQL database per test.
+        .target(
+            name: "DomicileTestSupport",
+            dependencies: [
+                "DomicileCore", "DomicileSQLite", "DomicilePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/DomicileTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "DomicileCoreTests",
             dependencies: ["DomicileCore"],
@@ -143,14 +154,14 @@ let package = Package(
         ),
         .testTarget(
             name: "DomicileVaultTests",
-            dependencies: ["DomicileCore", "DomicileVault", "DomicileSQLite", "DomicilePostgres", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
+            dependencies: ["DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileTestSupport",
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "DomicileHTTPTests",
             dependencies: [
-                "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileHTTP",
+                "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileHTTP", "DomicileTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),

@@ -1,5 +1,6 @@
 import DomicileCore
 @testable import DomicileSQLite
+import DomicileTestSupport
 import GRDB
 import HTTPTypes
 import HummingbirdTesting
@@ -7,7 +8,7 @@ import Testing
 
 /// A store that cannot grow: SQLite answers `SQLITE_FULL` past `max_page_count` as it does on a
 /// full disk. (The real full disk, where the commit's WAL append fails, is FaultDrillTests'.)
-@Suite("A full store")
+@Suite("A full store", .enabled(if: TestStore.selected == .sqlite))
 struct StorageFullTests {
     /// Caps the database at its current size, or lifts the cap (nil).
     static func cap(_ store: SQLiteVaultStore, lifted: Bool = false) async throws {
@@ -27,7 +28,7 @@ struct StorageFullTests {
         try await f.test { client in
             let before = try await client.send(.post, "/v1/transition/acme", auth: f.auth, json: Self.customers("pre"))
             #expect(before.status == .ok)
-            try await Self.cap(f.store)
+            try await Self.cap(try #require(f.sqlite))
             var refusal: TestResponse?
             for number in 0..<50 where refusal == nil {
                 let answer = try await client.send(.post, "/v1/transition/acme", auth: f.auth, json: Self.customers("c\(number)"))
@@ -56,7 +57,7 @@ struct StorageFullTests {
             #expect(try await statuses("full").allSatisfy { $0 == .serviceUnavailable })
             let read = try await client.send(.get, "/v1/workspaces/acme/customers/pre-0", auth: f.auth)
             #expect(read.status == .ok)
-            try await Self.cap(f.store, lifted: true)
+            try await Self.cap(try #require(f.sqlite), lifted: true)
             #expect(try await statuses("room").allSatisfy { $0 == .ok })
             let refused = try await client.send(.get, "/v1/workspaces/acme/customers/full0-0", auth: f.auth)
             #expect(refused.status == .notFound)

@@ -2,6 +2,7 @@ import Crypto
 import DomicileCore
 import DomicileHTTP
 import DomicileSQLite
+import DomicileTestSupport
 import DomicileVault
 import Foundation
 import Hummingbird
@@ -9,17 +10,24 @@ import HummingbirdTesting
 import NIOCore
 import Testing
 
-/// An API over a fresh SQLite vault with one workspace, driven in-process.
+/// An API over a fresh vault with one workspace, driven in-process: on SQLite, or on PostgreSQL
+/// when `DOMICILE_TEST_STORE=postgres` (see `TestStore`).
 struct APIFixture {
     let vault: Vault
-    let store: SQLiteVaultStore
+    let store: any VaultStore
     let key: DataAPIKey
     let folder: URL
+
+    /// The SQLite store, for the tests that look at its files; nil on PostgreSQL.
+    var sqlite: SQLiteVaultStore? { store as? SQLiteVaultStore }
 
     static func make(rateLimit: Int = 1_000) async throws -> APIFixture {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("domicile-http-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let store = try SQLiteVaultStore(path: folder.appendingPathComponent("domicile.sqlite").path)
+        let store: any VaultStore = switch TestStore.selected {
+        case .sqlite: try SQLiteVaultStore(path: folder.appendingPathComponent("domicile.sqlite").path)
+        case .postgres: try await TestPostgres.freshStore()
+        }
         let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local",
                           cacheLifetime: .zero, operatorPolicy: fastOperators)
         let key = try await vault.createWorkspace(WorkspaceID(trusted: "acme"), rateLimitPerMinute: rateLimit)

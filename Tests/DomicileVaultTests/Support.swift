@@ -1,10 +1,9 @@
 import Crypto
 import DomicileCore
-import DomicilePostgres
+import DomicileTestSupport
 import DomicileSQLite
 import DomicileVault
 import Foundation
-import Logging
 import Testing
 
 /// A folder under the system's temporary directory, one per test.
@@ -29,8 +28,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .sqlite:
             try SQLiteVaultStore(path: temporaryFolder().appendingPathComponent("domicile.sqlite").path)
         case .postgres:
-            try await PostgresVaultStore.open(url: try await TestPostgres.freshDatabase(), poolSize: 4,
-                                              logger: Logger(label: "test.postgres"))
+            try await TestPostgres.freshStore()
         }
     }
 }

@@ -1,16 +1,19 @@
+import DomicileCore
+import DomicilePostgres
+import DomicileSQLite
 import Foundation
 import Logging
 import PostgresNIO
 
 /// The PostgreSQL server the tests may use, and a database of its own for each test.
-enum TestPostgres {
+public enum TestPostgres {
     /// `postgres://user@host:port/postgres` of a server the tests may create databases on.
-    static var serverURL: String? {
+    public static var serverURL: String? {
         ProcessInfo.processInfo.environment["DOMICILE_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// Creates an empty database and returns its URL.
-    static func freshDatabase() async throws -> String {
+    public static func freshDatabase() async throws -> String {
         guard let serverURL, var components = URLComponents(string: serverURL), let host = components.host,
               let user = components.user
         else { throw TestSetupError(message: "DOMICILE_TEST_DATABASE_URL is not a postgres:// URL") }
@@ -30,8 +33,23 @@ enum TestPostgres {
         return components.string!
     }
 
-    struct TestSetupError: Error, CustomStringConvertible {
+    public struct TestSetupError: Error, CustomStringConvertible {
         let message: String
-        var description: String { message }
+        public var description: String { message }
+    }
+
+    /// A store on a new, empty PostgreSQL database of its own.
+    public static func freshStore() async throws -> PostgresVaultStore {
+        try await PostgresVaultStore.open(url: try await freshDatabase(), poolSize: 4, logger: Logger(label: "test.postgres"))
+    }
+}
+
+/// Which backend the in-process API tests run on: SQLite, or PostgreSQL when
+/// `DOMICILE_TEST_STORE=postgres` (scripts/test runs them once more that way).
+public enum TestStore: String, Sendable {
+    case sqlite, postgres
+
+    public static var selected: TestStore {
+        ProcessInfo.processInfo.environment["DOMICILE_TEST_STORE"] == "postgres" ? .postgres : .sqlite
     }
 }
