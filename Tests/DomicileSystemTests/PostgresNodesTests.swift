@@ -46,10 +46,12 @@ struct PostgresNodesTests {
         let key = try #require(created.range(of: #"dk_[A-Za-z0-9_-]+"#, options: .regularExpression).map { String(created[$0]) })
         let sendKey = try Drill.sendKey("acme", dataDir: dataDir, options: options)
         // Each send takes 300 ms at the provider, so that deliveries are in flight when a node dies.
+        // The claims' lease (10 s) must outlast how long a loaded node keeps a claimed message
+        // before sending it, or the other node would take it over while it is still queued.
         let ssp = RecordingSSP(delay: .milliseconds(300))
         try await ssp.serve(workspaceIn: dataDir, options: options) {
             func node(_ id: String) async throws -> ServerProcess {
-                try await ServerProcess(dataDir: dataDir, arguments: options + ["--node-id", id, "--outbox-lease-seconds", "3"])
+                try await ServerProcess(dataDir: dataDir, arguments: options + ["--node-id", id, "--outbox-lease-seconds", "10"])
             }
             let first = try await node("node-a"), second = try await node("node-b")
             defer { first.stop(); second.stop() }
