@@ -130,7 +130,14 @@ public actor MessageDispatcher: Service {
             // The slot is handed over by the delivery that frees it.
             await withCheckedContinuation { waiting[key, default: []].append($0) }
         }
-        await deliver(message, provider: await provider(for: key))
+        // A message that waited for its slot until its claim's lease (nearly) ran out may already
+        // be claimed by another node: leave it to whoever claims it next, rather than send it twice.
+        // (`nextAttemptAt` of a claimed message is the end of its lease.)
+        if message.nextAttemptAt.timeIntervalSinceNow > Double(lease.components.seconds) / 10 {
+            await deliver(message, provider: await provider(for: key))
+        } else {
+            logger.notice("outbox: a claim ran out before its turn; left for the next claim")
+        }
         if var queue = waiting[key], !queue.isEmpty {
             let next = queue.removeFirst()
             waiting[key] = queue
