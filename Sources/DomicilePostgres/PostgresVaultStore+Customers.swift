@@ -5,20 +5,15 @@ import PostgresNIO
 extension PostgresVaultStore {
     // MARK: Customers
 
-    static let customerColumns = "customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision"
-
     public func customer(_ id: CustomerID, workspace: WorkspaceID) async throws -> StoredCustomer? {
-        try await rows("""
-            SELECT \(unescaped: Self.customerColumns) FROM customers
-            WHERE workspace_id = \(workspace.rawValue) AND customer_id = \(id.rawValue)
-            """).first.map { try Self.customer($0, workspace: workspace) }
+        try await rows(Statements.SelectCustomer(workspace, id)).first.map { try Self.customer($0, workspace: workspace) }
     }
 
     public func customers(_ ids: [CustomerID], workspace: WorkspaceID) async throws -> [CustomerID: StoredCustomer] {
         guard !ids.isEmpty else { return [:] }
         var found: [CustomerID: StoredCustomer] = [:]
         for row in try await rows("""
-            SELECT \(unescaped: Self.customerColumns) FROM customers
+            SELECT \(unescaped: Statements.customerColumns) FROM customers
             WHERE workspace_id = \(workspace.rawValue) AND customer_id = ANY(\(ids.map(\.rawValue)))
             """) {
             let customer = try Self.customer(row, workspace: workspace)
@@ -33,11 +28,7 @@ extension PostgresVaultStore {
     }
 
     public func customerIDs(attribute: AttributeName, digest: [UInt8], workspace: WorkspaceID) async throws -> [CustomerID] {
-        try await rows("""
-            SELECT customer_id FROM blind_index
-            WHERE workspace_id = \(workspace.rawValue) AND attribute = \(attribute.rawValue) AND digest = \(digest.bytea)
-            ORDER BY customer_id
-            """).map { CustomerID(trusted: try $0.text("customer_id")) }
+        try await rows(Statements.LookupDigest(workspace, attribute, digest)).map { CustomerID(trusted: try $0.text("customer_id")) }
     }
 
     public func customerIDs(workspace: WorkspaceID, after: CustomerID?, limit: Int) async throws -> [CustomerID] {
@@ -87,10 +78,8 @@ extension PostgresVaultStore {
                 outcomes.append(prepared.assumed == nil ? .created(prepared.row) : .updated(prepared.row))
                 continue
             }
-            let current = try await connection.rows("""
-                SELECT \(unescaped: customerColumns) FROM customers
-                WHERE workspace_id = \(workspace.rawValue) AND customer_id = \(mutation.customerID.rawValue) FOR UPDATE
-                """, logger).first.map { try customer($0, workspace: workspace) }
+            let current = try await connection.rows(Statements.SelectCustomerForUpdate(workspace, mutation.customerID), logger)
+                .first.map { try customer($0, workspace: workspace) }
             switch try mutation.resolve(current) {
             case .skip:
                 outcomes.append(.skipped)
@@ -129,25 +118,10 @@ extension PostgresVaultStore {
     /// - Returns: false when the row changed meanwhile and nothing was written.
     static func writeIfUnchanged(_ prepared: CustomerMutation.Prepared, _ connection: PostgresConnection, _ logger: Logger) async throws -> Bool {
         let customer = prepared.row
-        let written: [PostgresRandomAccessRow]
-        if let assumed = prepared.assumed {
-            written = try await connection.rows("""
-                UPDATE customers SET data_key = \(customer.dataKey.bytea), attributes = \(SealedMapCodec.encode(customer.attributes).bytea),
-                    blind_index = \(SealedMapCodec.encode(customer.blindIndex).bytea), restricted = \(customer.restricted),
-                    updated_at = \(customer.updatedAt.millis), revision = \(customer.revision)
-                WHERE workspace_id = \(customer.workspaceID.rawValue) AND customer_id = \(customer.customerID.rawValue)
-                    AND revision = \(assumed.revision)
-                RETURNING revision
-                """, logger)
+        let written = if let assumed = prepared.assumed {
+            try await connection.rows(Statements.UpdateCustomerAtRevision(customer, assumedRevision: assumed.revision), logger)
         } else {
-            written = try await connection.rows("""
-                INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
-                VALUES (\(customer.workspaceID.rawValue), \(customer.customerID.rawValue), \(customer.dataKey.bytea),
-                        \(SealedMapCodec.encode(customer.attributes).bytea), \(SealedMapCodec.encode(customer.blindIndex).bytea),
-                        \(customer.restricted), \(customer.createdAt.millis), \(customer.updatedAt.millis), \(customer.revision))
-                ON CONFLICT (workspace_id, customer_id) DO NOTHING
-                RETURNING revision
-                """, logger)
+            try await connection.rows(Statements.InsertCustomerIfAbsent(customer), logger)
         }
         guard written.count == 1 else { return false }
         try await writeIndex(of: customer, replacing: prepared.assumed, connection, logger)
@@ -155,15 +129,7 @@ extension PostgresVaultStore {
     }
 
     static func upsert(_ customer: StoredCustomer, _ connection: PostgresConnection, _ logger: Logger) async throws {
-        _ = try await connection.rows("""
-            INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
-            VALUES (\(customer.workspaceID.rawValue), \(customer.customerID.rawValue), \(customer.dataKey.bytea),
-                    \(SealedMapCodec.encode(customer.attributes).bytea), \(SealedMapCodec.encode(customer.blindIndex).bytea),
-                    \(customer.restricted), \(customer.createdAt.millis), \(customer.updatedAt.millis), \(customer.revision))
-            ON CONFLICT (workspace_id, customer_id) DO UPDATE SET data_key = excluded.data_key, attributes = excluded.attributes,
-                blind_index = excluded.blind_index, restricted = excluded.restricted, updated_at = excluded.updated_at,
-                revision = excluded.revision
-            """, logger)
+        _ = try await connection.rows(Statements.UpsertCustomer(customer), logger)
     }
 
     /// Brings the customer's blind-index entries from `current`'s to `customer`'s, touching only
@@ -174,28 +140,16 @@ extension PostgresVaultStore {
         let old = current?.blindIndex ?? [:]
         let removed = old.filter { customer.blindIndex[$0.key] != $0.value }
         let added = customer.blindIndex.filter { old[$0.key] != $0.value }
-        let ws = customer.workspaceID.rawValue, id = customer.customerID.rawValue
         if !removed.isEmpty {
-            _ = try await connection.rows("""
-                DELETE FROM blind_index WHERE workspace_id = \(ws) AND customer_id = \(id)
-                    AND (attribute, digest) IN (SELECT * FROM unnest(\(Array(removed.keys))::TEXT[], \(removed.values.map(\.bytea))::BYTEA[]))
-                """, logger)
+            _ = try await connection.rows(Statements.DeleteIndexEntries(customer.workspaceID, customer.customerID, removed), logger)
         }
-        guard !added.isEmpty else { return }
-        _ = try await connection.rows("""
-            INSERT INTO blind_index (workspace_id, attribute, digest, customer_id)
-            SELECT \(ws), attribute, digest, \(id) FROM unnest(\(Array(added.keys))::TEXT[], \(added.values.map(\.bytea))::BYTEA[])
-                AS entry (attribute, digest)
-            ON CONFLICT DO NOTHING
-            """, logger)
+        if !added.isEmpty {
+            _ = try await connection.rows(Statements.InsertIndexEntries(customer.workspaceID, customer.customerID, added), logger)
+        }
     }
 
     static func deleteIndex(of customer: StoredCustomer, _ connection: PostgresConnection, _ logger: Logger) async throws {
         guard !customer.blindIndex.isEmpty else { return }
-        _ = try await connection.rows("""
-            DELETE FROM blind_index WHERE workspace_id = \(customer.workspaceID.rawValue) AND customer_id = \(customer.customerID.rawValue)
-                AND (attribute, digest) IN (SELECT * FROM unnest(\(Array(customer.blindIndex.keys))::TEXT[],
-                                                                 \(customer.blindIndex.values.map(\.bytea))::BYTEA[]))
-            """, logger)
+        _ = try await connection.rows(Statements.DeleteIndexEntries(customer.workspaceID, customer.customerID, customer.blindIndex), logger)
     }
 }
