@@ -113,6 +113,51 @@ enum Statements {
         }
     }
 
+    /// Many new customers at once; answers the ids it inserted (not those that already existed).
+    struct InsertCustomersIfAbsent: PreparedStatement {
+        static let sql = """
+            INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
+            SELECT $1, row.* FROM unnest($2::TEXT[], $3::BYTEA[], $4::BYTEA[], $5::BYTEA[], $6::BOOLEAN[], $7::BIGINT[], $8::BIGINT[],
+                                         $9::BIGINT[]) AS row
+            ON CONFLICT (workspace_id, customer_id) DO NOTHING RETURNING customer_id
+            """
+        let bindings: PostgresBindings
+        init(_ workspace: WorkspaceID, _ customers: [StoredCustomer]) {
+            bindings = bind {
+                $0.append(workspace.rawValue)
+                $0.append(customers.map(\.customerID.rawValue))
+                $0.append(customers.map(\.dataKey.bytea))
+                $0.append(customers.map { SealedMapCodec.encode($0.attributes).bytea })
+                $0.append(customers.map { SealedMapCodec.encode($0.blindIndex).bytea })
+                $0.append(customers.map(\.restricted))
+                $0.append(customers.map(\.createdAt.millis))
+                $0.append(customers.map(\.updatedAt.millis))
+                $0.append(customers.map(\.revision))
+            }
+        }
+    }
+
+    /// The blind-index entries of many customers at once.
+    struct InsertIndexEntriesOfMany: PreparedStatement {
+        static let sql = """
+            INSERT INTO blind_index (workspace_id, attribute, digest, customer_id)
+            SELECT $1, entry.* FROM unnest($2::TEXT[], $3::BYTEA[], $4::TEXT[]) AS entry
+            ON CONFLICT DO NOTHING
+            """
+        let bindings: PostgresBindings
+        init(_ workspace: WorkspaceID, _ customers: [StoredCustomer]) {
+            var attributes: [String] = [], digests: [ByteBuffer] = [], ids: [String] = []
+            for customer in customers {
+                for (attribute, digest) in customer.blindIndex {
+                    attributes.append(attribute)
+                    digests.append(digest.bytea)
+                    ids.append(customer.customerID.rawValue)
+                }
+            }
+            bindings = bind { $0.append(workspace.rawValue); $0.append(attributes); $0.append(digests); $0.append(ids) }
+        }
+    }
+
     struct InsertIndexEntries: PreparedStatement {
         static let sql = """
             INSERT INTO blind_index (workspace_id, attribute, digest, customer_id)

@@ -200,6 +200,36 @@ struct StoreConformanceTests {
         #expect(try await store.customer(CustomerID(trusted: "half"), workspace: workspace) == nil)
     }
 
+    /// A bulk import's batch: rows prepared as new, one of which appeared meanwhile, and one
+    /// customer named twice. Each outcome is the one applying the mutations in order would give.
+    @Test(arguments: StoreBackend.allCases)
+    func aBatchOfNewRowsKeepsItsOrderAndAssumptions(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        _ = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [write(row("taken", index: ["email": [5]]))]))
+        func new(_ id: String, digest: UInt8) -> CustomerMutation {
+            let prepared = row(id, index: ["email": [digest]])
+            return CustomerMutation(customerID: prepared.customerID, prepared: .init(assumed: nil, row: prepared)) { current in
+                guard var next = current else { return .write(prepared) }
+                next.revision += 1
+                next.attributes["again"] = [digest]
+                return .write(next)
+            }
+        }
+        let outcomes = try await store.commit(CommitBatch(workspaceID: workspace, mutations: [
+            new("n-1", digest: 1), new("twice", digest: 2), new("taken", digest: 3), new("n-2", digest: 4), new("twice", digest: 6),
+        ]))
+        #expect(outcomes.map(Self.label) == ["created", "created", "updated", "created", "updated"])
+        let twice = try #require(try await store.customer(CustomerID(trusted: "twice"), workspace: workspace))
+        #expect(twice.revision == 2 && twice.attributes["again"] == [6] && twice.blindIndex == ["email": [2]])
+        let taken = try #require(try await store.customer(CustomerID(trusted: "taken"), workspace: workspace))
+        #expect(taken.revision == 2 && taken.blindIndex == ["email": [5]])
+        for (digest, id) in [(UInt8(1), "n-1"), (2, "twice"), (4, "n-2"), (5, "taken")] {
+            #expect(try await store.customerIDs(attribute: AttributeName(trusted: "email"), digest: [digest], workspace: workspace)
+                    == [CustomerID(trusted: id)])
+        }
+        #expect(try await store.customerIDs(attribute: AttributeName(trusted: "email"), digest: [3], workspace: workspace).isEmpty)
+    }
+
     /// Two batches change the same two customers in opposite orders, each pausing after its first:
     /// on a backend with row locks they deadlock, the database aborts one, and the store runs it
     /// again. Both apply, whole.
