@@ -60,16 +60,6 @@ enum Statements {
         }
     }
 
-    /// Inserts the row unless the customer exists; answers a row when it inserted.
-    struct InsertCustomerIfAbsent: PreparedStatement {
-        static let sql = """
-            INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (workspace_id, customer_id) DO NOTHING RETURNING revision
-            """
-        let bindings: PostgresBindings
-        init(_ customer: StoredCustomer) { bindings = Statements.rowBindings(customer) }
-    }
-
     /// Writes the row if the stored one is at revision `$10`; answers a row when it wrote. (`$7`,
     /// the creation time, is bound but left as stored.)
     struct UpdateCustomerAtRevision: PreparedStatement {
@@ -113,16 +103,36 @@ enum Statements {
         }
     }
 
-    /// Many new customers at once; answers the ids it inserted (not those that already existed).
-    struct InsertCustomersIfAbsent: PreparedStatement {
+    /// New customers with their blind-index entries, in one statement; answers the ids it
+    /// inserted (a customer that already exists is left as it is, its entries too).
+    struct InsertNewCustomers: PreparedStatement {
         static let sql = """
-            INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at, revision)
-            SELECT $1, row.* FROM unnest($2::TEXT[], $3::BYTEA[], $4::BYTEA[], $5::BYTEA[], $6::BOOLEAN[], $7::BIGINT[], $8::BIGINT[],
-                                         $9::BIGINT[]) AS row
-            ON CONFLICT (workspace_id, customer_id) DO NOTHING RETURNING customer_id
+            WITH inserted AS (
+                INSERT INTO customers (workspace_id, customer_id, data_key, attributes, blind_index, restricted, created_at, updated_at,
+                                       revision)
+                SELECT $1, row.* FROM unnest($2::TEXT[], $3::BYTEA[], $4::BYTEA[], $5::BYTEA[], $6::BOOLEAN[], $7::BIGINT[],
+                                             $8::BIGINT[], $9::BIGINT[]) AS row
+                ON CONFLICT (workspace_id, customer_id) DO NOTHING
+                RETURNING customer_id
+            ), entries AS (
+                INSERT INTO blind_index (workspace_id, attribute, digest, customer_id)
+                SELECT $1, entry.attribute, entry.digest, entry.customer_id
+                FROM unnest($10::TEXT[], $11::BYTEA[], $12::TEXT[]) AS entry (attribute, digest, customer_id)
+                WHERE entry.customer_id IN (SELECT customer_id FROM inserted)
+                ON CONFLICT DO NOTHING
+            )
+            SELECT customer_id FROM inserted
             """
         let bindings: PostgresBindings
         init(_ workspace: WorkspaceID, _ customers: [StoredCustomer]) {
+            var attributes: [String] = [], digests: [ByteBuffer] = [], owners: [String] = []
+            for customer in customers {
+                for (attribute, digest) in customer.blindIndex {
+                    attributes.append(attribute)
+                    digests.append(digest.bytea)
+                    owners.append(customer.customerID.rawValue)
+                }
+            }
             bindings = bind {
                 $0.append(workspace.rawValue)
                 $0.append(customers.map(\.customerID.rawValue))
@@ -133,28 +143,10 @@ enum Statements {
                 $0.append(customers.map(\.createdAt.millis))
                 $0.append(customers.map(\.updatedAt.millis))
                 $0.append(customers.map(\.revision))
+                $0.append(attributes)
+                $0.append(digests)
+                $0.append(owners)
             }
-        }
-    }
-
-    /// The blind-index entries of many customers at once.
-    struct InsertIndexEntriesOfMany: PreparedStatement {
-        static let sql = """
-            INSERT INTO blind_index (workspace_id, attribute, digest, customer_id)
-            SELECT $1, entry.* FROM unnest($2::TEXT[], $3::BYTEA[], $4::TEXT[]) AS entry
-            ON CONFLICT DO NOTHING
-            """
-        let bindings: PostgresBindings
-        init(_ workspace: WorkspaceID, _ customers: [StoredCustomer]) {
-            var attributes: [String] = [], digests: [ByteBuffer] = [], ids: [String] = []
-            for customer in customers {
-                for (attribute, digest) in customer.blindIndex {
-                    attributes.append(attribute)
-                    digests.append(digest.bytea)
-                    ids.append(customer.customerID.rawValue)
-                }
-            }
-            bindings = bind { $0.append(workspace.rawValue); $0.append(attributes); $0.append(digests); $0.append(ids) }
         }
     }
 

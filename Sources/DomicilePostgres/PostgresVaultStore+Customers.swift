@@ -59,8 +59,21 @@ extension PostgresVaultStore {
     // MARK: The commit
 
     public func commit(_ batch: CommitBatch) async throws -> [MutationOutcome] {
+        if let created = try await createAlone(batch) { return created }
         let logger = self.logger
         return try await transaction { connection in try await Self.apply(batch, connection, logger) }
+    }
+
+    /// A batch that only creates one customer (a single upsert of a new customer, the commonest
+    /// write) is one statement, committed on its own: no BEGIN and COMMIT round trips. Nil when
+    /// the batch is anything else, or the customer turned out to exist (the transaction then
+    /// decides against the current row).
+    func createAlone(_ batch: CommitBatch) async throws -> [MutationOutcome]? {
+        guard batch.mutations.count == 1, let prepared = batch.mutations[0].prepared, prepared.assumed == nil,
+              batch.schemaAdditions.isEmpty, batch.events.isEmpty, batch.cancelMessages.isEmpty, batch.audit?.drafts.isEmpty ?? true
+        else { return nil }
+        let inserted = try await rows(Statements.InsertNewCustomers(batch.workspaceID, [prepared.row]))
+        return inserted.isEmpty ? nil : [.created(prepared.row)]
     }
 
     /// One batch in one transaction. A customer's row is locked (`FOR UPDATE`) before a decision
@@ -113,7 +126,7 @@ extension PostgresVaultStore {
         return outcomes.map { $0! }
     }
 
-    /// A bulk import's new customers in two statements (their rows, then their index entries)
+    /// A bulk import's new customers in one statement (their rows and their index entries)
     /// instead of two per customer: the round trips were most of a bulk request's time. Only rows
     /// prepared as new, of customers named once in the batch, go this way, so that the order of
     /// the batch's mutations on any one customer is kept; a row that turns out to exist already
@@ -126,13 +139,10 @@ extension PostgresVaultStore {
             guard let prepared = mutation.prepared, prepared.assumed == nil, named[mutation.customerID] == 1 else { return nil }
             return (position, prepared.row)
         }
-        guard candidates.count > 1 else { return }
-        let inserted = Set(try await connection.rows(Statements.InsertCustomersIfAbsent(batch.workspaceID, candidates.map(\.1)), logger)
+        guard !candidates.isEmpty else { return }
+        let inserted = Set(try await connection.rows(Statements.InsertNewCustomers(batch.workspaceID, candidates.map(\.1)), logger)
             .map { try $0.text("customer_id") })
         let written = candidates.filter { inserted.contains($0.1.customerID.rawValue) }
-        if written.contains(where: { !$0.1.blindIndex.isEmpty }) {
-            _ = try await connection.rows(Statements.InsertIndexEntriesOfMany(batch.workspaceID, written.map(\.1)), logger)
-        }
         for (position, row) in written { outcomes[position] = .created(row) }
     }
 
@@ -144,7 +154,7 @@ extension PostgresVaultStore {
         let written = if let assumed = prepared.assumed {
             try await connection.rows(Statements.UpdateCustomerAtRevision(customer, assumedRevision: assumed.revision), logger)
         } else {
-            try await connection.rows(Statements.InsertCustomerIfAbsent(customer), logger)
+            try await connection.rows(Statements.InsertNewCustomers(customer.workspaceID, [customer]), logger)
         }
         guard written.count == 1 else { return false }
         try await writeIndex(of: customer, replacing: prepared.assumed, connection, logger)

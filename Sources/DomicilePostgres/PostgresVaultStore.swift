@@ -2,6 +2,7 @@ import DomicileCore
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The store for several stateless nodes sharing one PostgreSQL database, through a pool of
 /// connections.
@@ -15,6 +16,14 @@ public final class PostgresVaultStore: VaultStore {
     let client: PostgresClient
     let logger: Logger
     private let runner: Task<Void, Never>
+    /// Set by the runner task just before it calls `client.run()`.
+    private let running = Flag()
+
+    final class Flag: Sendable {
+        private let value = Atomic(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
+    }
     /// The address, without its password: for logs and messages.
     public let displayAddress: String
 
@@ -26,6 +35,8 @@ public final class PostgresVaultStore: VaultStore {
     ///   - poolSize: the most connections this node opens.
     public static func open(url: String, poolSize: Int = 16, logger: Logger) async throws -> PostgresVaultStore {
         let store = try PostgresVaultStore(address: try PostgresAddress(url), poolSize: poolSize, logger: logger)
+        // The pool serves nothing until `run()` has begun (PostgresNIO warns about a lease before it).
+        while !store.running.isSet { await Task.yield() }
         do {
             try await store.migrate()
         } catch {
@@ -45,7 +56,11 @@ public final class PostgresVaultStore: VaultStore {
         self.logger = logger
         displayAddress = address.display
         let client = self.client
-        runner = Task { await client.run() }
+        let running = self.running
+        runner = Task {
+            running.set()
+            await client.run()
+        }
     }
 
     /// Closes every connection. The store cannot be used afterwards.
