@@ -11,6 +11,8 @@ extension PostgresVaultStore {
 
     public func customers(_ ids: [CustomerID], workspace: WorkspaceID) async throws -> [CustomerID: StoredCustomer] {
         guard !ids.isEmpty else { return [:] }
+        // One customer (a single upsert's look before it seals): the prepared statement.
+        if ids.count == 1 { return try await customer(ids[0], workspace: workspace).map { [ids[0]: $0] } ?? [:] }
         var found: [CustomerID: StoredCustomer] = [:]
         for row in try await rows("""
             SELECT \(unescaped: Statements.customerColumns) FROM customers
