@@ -146,7 +146,7 @@ extension PostgresVaultStore {
 
     public func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent] {
         try await rows("""
-            SELECT * FROM outbound_events WHERE workspace_id = \(workspace.rawValue) AND delivered_at IS NULL ORDER BY position LIMIT \(limit)
+            SELECT * FROM outbound_events WHERE workspace_id = \(workspace.rawValue) AND delivered_at IS NULL ORDER BY id LIMIT \(limit)
             """).map { row in
             OutboundEvent(id: try row.text("id"), workspaceID: workspace, type: try row.text("type"), customerID: try row.text("customer_id"),
                           at: try row.date("at"), messageID: try row.optionalText("message_id"),

@@ -157,11 +157,11 @@ extension PostgresVaultStore {
                 hash BYTEA NOT NULL
             )
             """,
-            // `position` orders a workspace's events as they were written, whichever node wrote them.
+            // Ids are time-ordered (version 7 UUIDs, in order within one node): they order a
+            // workspace's events without a sequence, which every node would contend on.
             """
             CREATE TABLE outbound_events (
                 id TEXT PRIMARY KEY,
-                position BIGINT GENERATED ALWAYS AS IDENTITY,
                 workspace_id TEXT NOT NULL,
                 type TEXT NOT NULL,
                 customer_id TEXT NOT NULL,
@@ -174,7 +174,7 @@ extension PostgresVaultStore {
                 delivered_at BIGINT
             )
             """,
-            "CREATE INDEX outbound_events_pending ON outbound_events (workspace_id, delivered_at, position)",
+            "CREATE INDEX outbound_events_pending ON outbound_events (workspace_id, delivered_at, id)",
             """
             CREATE TABLE send_keys (
                 workspace_id TEXT NOT NULL,

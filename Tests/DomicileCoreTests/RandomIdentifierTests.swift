@@ -1,4 +1,4 @@
-import DomicileCore
+@testable import DomicileCore
 import Foundation
 import Testing
 
@@ -19,6 +19,17 @@ struct RandomIdentifierTests {
         let ids = (0..<100).map { RandomIdentifier.uuid(now: start.addingTimeInterval(Double($0) / 100)) }
         #expect(ids.sorted() == ids)
         #expect(ids[0].hasPrefix(String(UInt64(1_790_000_000_000), radix: 16).leftPadded(to: 12).prefix(8)))
+    }
+
+    /// Many in one millisecond, and a clock stepping back a little, still sort in the order made.
+    @Test func sortsInTheOrderMade() {
+        let generator = TimeOrderedUUIDs()
+        let now = Date(timeIntervalSince1970: 1_800_000_000.0005)
+        var ids = (0..<1_000).map { _ in generator.next(now: now) }
+        ids += (0..<10).map { generator.next(now: now.addingTimeInterval(-Double($0) / 100)) }
+        #expect(ids.sorted() == ids)
+        // A clock far in the past starts again from there.
+        #expect(generator.next(now: now.addingTimeInterval(-10)) < ids[0])
     }
 
     @Test func doesNotRepeat() {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A workspace (one brand's tenancy) identifier: 1–64 characters of `A–Z a–z 0–9 _ -`.
 public struct WorkspaceID: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
@@ -177,16 +178,39 @@ extension StringProtocol {
 
 /// Identifiers for records Domicile creates (events, subject requests, operators).
 public enum RandomIdentifier {
+    static let generator = TimeOrderedUUIDs()
+
     /// A time-ordered UUID (version 7, RFC 9562) in lower case: 48 bits of Unix milliseconds,
     /// then 74 random bits. Time order keeps the primary-key index of a table that receives
     /// thousands of events a second appending at its end; random (version 4) keys dirtied a
     /// random index page per row, and each such page is written whole to the WAL at every commit.
-    /// The random bits come from `SystemRandomNumberGenerator` (getrandom): Foundation's `UUID()`
-    /// opens and closes `/dev/urandom` for every identifier on Linux.
-    public static func uuid(now: Date = Date()) -> String {
+    /// The identifiers one process makes sort in the order it made them (see `TimeOrderedUUIDs`):
+    /// events for the main data center are delivered in that order, whichever node wrote them,
+    /// without a database sequence.
+    public static func uuid(now: Date = Date()) -> String { generator.next(now: now) }
+}
+
+/// Version 7 UUIDs that sort in the order they were made: within one millisecond the 12 bits
+/// after the time count up from a random start (RFC 9562, method 1), and a clock that steps back
+/// by less than a second (threads racing to the lock with their own readings) continues from the
+/// last millisecond instead. The random bits come from `SystemRandomNumberGenerator` (getrandom):
+/// Foundation's `UUID()` opens and closes `/dev/urandom` for every identifier on Linux.
+final class TimeOrderedUUIDs: Sendable {
+    /// The millisecond of the last identifier and its counter.
+    private let last = Mutex<(millis: UInt64, counter: UInt64)>((0, 0))
+
+    func next(now: Date) -> String {
         var generator = SystemRandomNumberGenerator()
-        let millis = UInt64(max(0, (now.timeIntervalSince1970 * 1000).rounded(.down)))
-        let high = (millis << 16) | 0x7000 | (generator.next() & 0x0FFF)                     // version 7, rand_a
+        let reading = UInt64(max(0, (now.timeIntervalSince1970 * 1000).rounded(.down)))
+        let (millis, counter): (UInt64, UInt64) = last.withLock { last in
+            if reading <= last.millis, last.millis - reading < 1_000, last.counter < 0xFFF {
+                last.counter += 1
+            } else {
+                last = (reading, generator.next() & 0x7FF)
+            }
+            return last
+        }
+        let high = (millis << 16) | 0x7000 | counter                                          // version 7, rand_a: the counter
         let low = (generator.next() & ~(UInt64(0xC) << 60)) | (UInt64(0x8) << 60)           // variant 10, rand_b
         let hex = Array((withUnsafeBytes(of: high.bigEndian, Array.init) + withUnsafeBytes(of: low.bigEndian, Array.init)).hexEncoded.utf8)
         let groups = [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20..<32]]
