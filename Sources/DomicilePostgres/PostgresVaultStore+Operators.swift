@@ -141,18 +141,40 @@ extension PostgresVaultStore {
         guard let head = head.first else { throw StoreError.corrupt("the audit chain's head of \(workspace)") }
         var seq = try head.int("seq")
         var previous = try head.bytes("hash")
+        // Linked here, written in one statement: a read's audit entries come in batches of
+        // hundreds, and a statement per entry was a round trip each. Absent values travel as empty
+        // (no customer id, request id or sealed reason is ever empty) and are stored as NULL.
+        var seqs: [Int64] = [], times: [Int64] = [], actorTypes: [String] = [], actorIDs: [String] = [], actions: [String] = []
+        var customers: [String] = [], attributes: [String] = [], reasons: [ByteBuffer] = [], requests: [String] = []
+        var previousHashes: [ByteBuffer] = [], hashes: [ByteBuffer] = [], formats: [Int64] = []
         for draft in drafts {
             seq += 1
             let entry = AuditEntry.link(draft, workspace: workspace, seq: seq, previous: previous, key: key)
-            _ = try await connection.rows("""
-                INSERT INTO audit_log (workspace_id, seq, at, actor_type, actor_id, action, customer_id, attributes, sealed_reason,
-                                       request_id, previous_hash, hash, format)
-                VALUES (\(workspace.rawValue), \(seq), \(draft.at.millis), \(draft.actorType), \(draft.actorID), \(draft.action.rawValue),
-                        \(draft.customerID), \(draft.attributes.joined(separator: ",")), \(draft.sealedReason?.bytea), \(draft.requestID),
-                        \(previous.bytea), \(entry.hash.bytea), \(Int64(entry.format.rawValue)))
-                """, logger)
+            seqs.append(seq)
+            times.append(draft.at.millis)
+            actorTypes.append(draft.actorType)
+            actorIDs.append(draft.actorID)
+            actions.append(draft.action.rawValue)
+            customers.append(draft.customerID ?? "")
+            attributes.append(draft.attributes.joined(separator: ","))
+            reasons.append((draft.sealedReason ?? []).bytea)
+            requests.append(draft.requestID ?? "")
+            previousHashes.append(previous.bytea)
+            hashes.append(entry.hash.bytea)
+            formats.append(Int64(entry.format.rawValue))
             previous = entry.hash
         }
+        _ = try await connection.rows("""
+            INSERT INTO audit_log (workspace_id, seq, at, actor_type, actor_id, action, customer_id, attributes, sealed_reason,
+                                   request_id, previous_hash, hash, format)
+            SELECT \(workspace.rawValue), e.seq, e.at, e.actor_type, e.actor_id, e.action, NULLIF(e.customer_id, ''), e.attributes,
+                   NULLIF(e.sealed_reason, ''::BYTEA), NULLIF(e.request_id, ''), e.previous_hash, e.hash, e.format
+            FROM unnest(\(seqs)::BIGINT[], \(times)::BIGINT[], \(actorTypes)::TEXT[], \(actorIDs)::TEXT[], \(actions)::TEXT[],
+                        \(customers)::TEXT[], \(attributes)::TEXT[], \(reasons)::BYTEA[], \(requests)::TEXT[],
+                        \(previousHashes)::BYTEA[], \(hashes)::BYTEA[], \(formats)::BIGINT[])
+                AS e (seq, at, actor_type, actor_id, action, customer_id, attributes, sealed_reason, request_id, previous_hash, hash,
+                      format)
+            """, logger)
         _ = try await connection.rows("""
             UPDATE audit_heads SET seq = \(seq), hash = \(previous.bytea) WHERE workspace_id = \(workspace.rawValue)
             """, logger)
