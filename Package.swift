@@ -55,9 +55,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // SQLite's process-wide settings, made by a load-time constructor: a wrapper of the
-        // default page cache that skips commit-time truncations with nothing to remove, and no
-        // memory statistics (see page_cache.c).
+        // SQLite's page cache, wrapped by a load-time constructor so that a commit-time
+        // truncation with nothing to remove is skipped (see page_cache.c).
         .target(
             name: "CSQLitePageCache",
             linkerSettings: [.linkedLibrary("sqlite3")]

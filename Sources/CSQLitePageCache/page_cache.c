@@ -16,9 +16,12 @@
 // every other one is passed on, and then lowers the bound. Everything else goes straight to
 // pcache1. The bound only ever over-estimates, so a needed truncation is never skipped.
 //
-// Installed by a constructor when the process loads, before any thread can touch SQLite (the
-// same constructor turns SQLite's memory statistics off, see below):
+// Installed by a constructor when the process loads, before any thread can touch SQLite:
 // sqlite3_config may only run before sqlite3_initialize, and it is not thread-safe.
+//
+// It matters once the database outgrows the writer's cache, when the cache is full and every
+// commit would scan all of it; on a small database pcache1 holds few pages and scans little.
+// The measurement is in docs/performance.md.
 // Hand-written because no package offers it: it has to sit inside SQLite's C API.
 
 #include <sqlite3.h>
@@ -128,16 +131,7 @@ static sqlite3_pcache_methods2 wrapper = {
     .xShrink = wrappedShrink,
 };
 
-static int memoryStatisticsOff = 0;
-
 __attribute__((constructor)) static void domicile_configure_sqlite(void) {
-    // Also here, because it has the same constraint: no memory statistics. Debian's SQLite keeps
-    // them on by default (SQLITE_DEFAULT_MEMSTATUS), so every allocation and free of every
-    // connection takes a global mutex to update them, and the build omits lookaside memory, so
-    // every row and record goes through malloc. Nothing in Domicile reads them
-    // (sqlite3_memory_used, soft heap limits). Measured with callgrind: 632,000 -> 615,000
-    // instructions per masked read, 884,000 -> 875,000 per upsert.
-    memoryStatisticsOff = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
     if (sqlite3_config(SQLITE_CONFIG_GETPCACHE2, &inner) != SQLITE_OK || inner.iVersion < 1 || !inner.xFetch) return;
     wrapper.pArg = inner.pArg;
     wrapper.xInit = inner.xInit ? wrappedInit : 0;
@@ -146,6 +140,5 @@ __attribute__((constructor)) static void domicile_configure_sqlite(void) {
 
 const void *domicile_page_cache_methods(void) { return installed ? &wrapper : 0; }
 int domicile_page_cache_installed(void) { return installed; }
-int domicile_sqlite_memory_statistics_off(void) { return memoryStatisticsOff; }
 unsigned long long domicile_page_cache_truncates_skipped(void) { return atomic_load(&skipped); }
 unsigned long long domicile_page_cache_temporary_rekeys(void) { return atomic_load(&temporaryRekeys); }

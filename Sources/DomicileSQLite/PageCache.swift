@@ -19,10 +19,3 @@ enum PageCache {
         domicile_page_cache_methods()?.assumingMemoryBound(to: sqlite3_pcache_methods2.self).pointee
     }
 }
-
-/// SQLite's allocator as this process configured it: without memory statistics, which cost a
-/// global mutex per allocation (see Sources/CSQLitePageCache/page_cache.c).
-enum SQLiteMemory {
-    /// False when SQLite refused the setting (it was already initialized when the process loaded).
-    static var keepsNoStatistics: Bool { domicile_sqlite_memory_statistics_off() != 0 }
-}

@@ -42,9 +42,6 @@ public final class SQLiteVaultStore: VaultStore {
         if !PageCache.isWrapped {
             logger.notice("SQLite's page cache is not wrapped: commits scan the writer's whole page cache")
         }
-        if !SQLiteMemory.keepsNoStatistics {
-            logger.notice("SQLite keeps memory statistics: every allocation takes a global mutex")
-        }
         pool = try DatabasePool(path: path, configuration: configuration)
         // Again on the writer once the pool is open: GRDB switches its writer to
         // `synchronous = NORMAL` when it enables WAL, after `prepareDatabase` ran, and NORMAL

@@ -50,18 +50,6 @@ struct PageCacheTests {
         #expect(PageCache.isWrapped)
     }
 
-    /// The same constructor turns SQLite's memory statistics off: the allocator then counts
-    /// nothing, however much a connection allocates.
-    @Test("SQLite keeps no memory statistics")
-    func noMemoryStatistics() throws {
-        #expect(SQLiteMemory.keepsNoStatistics)
-        let database = try database()
-        var expected: [Data: Data] = [:]
-        try database.write { db in try insert(200, size: 300, byte: { UInt8($0 % 256) }, db, into: &expected) }
-        try check(database, holds: expected)
-        #expect(sqlite3_memory_used() == 0)
-    }
-
     /// Drives one cache through the methods SQLite calls: a truncation is skipped only when no
     /// page at or above its limit can be in the cache.
     @Test("removes every page at or above a truncation's limit, including the temporary one")

@@ -6,8 +6,6 @@
 int domicile_page_cache_installed(void);
 
 /// Whether SQLite keeps no memory statistics (turned off when the process loads; see page_cache.c).
-int domicile_sqlite_memory_statistics_off(void);
-
 /// Counters since the process started (for tests): cache truncations skipped.
 unsigned long long domicile_page_cache_truncates_skipped(void);
 /// How many pages B-tree balancing moved through the temporary page number.
