@@ -45,10 +45,10 @@ struct PostgresNodesTests {
         let created = try ServerProcess.command(["workspace", "create", "acme", "--data-dir", dataDir, "--rate-limit", "1000000"] + options)
         let key = try #require(created.range(of: #"dk_[A-Za-z0-9_-]+"#, options: .regularExpression).map { String(created[$0]) })
         let sendKey = try Drill.sendKey("acme", dataDir: dataDir, options: options)
-        // Each send takes 300 ms at the provider, so that deliveries are in flight when a node dies.
+        // Each send takes a second at the provider, so that deliveries are in flight when a node dies.
         // The claims' lease (10 s) must outlast how long a loaded node keeps a claimed message
         // before sending it, or the other node would take it over while it is still queued.
-        let ssp = RecordingSSP(delay: .milliseconds(300))
+        let ssp = RecordingSSP(delay: .seconds(1))
         try await ssp.serve(workspaceIn: dataDir, options: options) {
             func node(_ id: String) async throws -> ServerProcess {
                 try await ServerProcess(dataDir: dataDir, arguments: options + ["--node-id", id, "--outbox-lease-seconds", "10"])
@@ -82,7 +82,12 @@ struct PostgresNodesTests {
 
             let afterKill = (0..<1000).map { "after-kill-\($0)" }
             try await send(afterKill)
-            try await Task.sleep(for: .milliseconds(200))
+            // Killed while it holds claims (on a slow machine it may have sent much already).
+            let claimedQuery = "SELECT count(*) FROM messages WHERE status = 'sending' AND claimed_by = 'node-a'"
+            let deadline = ContinuousClock.now + .seconds(10)
+            while try PostgresServer.rows(database, claimedQuery).first == "0" && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             first.kill()
             let orphaned = Set(try PostgresServer.rows(database, """
                 SELECT message_id FROM messages WHERE status = 'sending' AND claimed_by = 'node-a' AND message_id LIKE 'after-kill-%'
