@@ -158,12 +158,7 @@ enum Statements {
             """
         let bindings: PostgresBindings
         init(_ workspace: WorkspaceID, _ customer: CustomerID, _ entries: [String: [UInt8]]) {
-            bindings = bind {
-                $0.append(workspace.rawValue)
-                $0.append(customer.rawValue)
-                $0.append(Array(entries.keys))
-                $0.append(entries.values.map(\.bytea))
-            }
+            bindings = Statements.entryBindings(workspace, customer, entries)
         }
     }
 
@@ -174,12 +169,17 @@ enum Statements {
             """
         let bindings: PostgresBindings
         init(_ workspace: WorkspaceID, _ customer: CustomerID, _ entries: [String: [UInt8]]) {
-            bindings = bind {
-                $0.append(workspace.rawValue)
-                $0.append(customer.rawValue)
-                $0.append(Array(entries.keys))
-                $0.append(entries.values.map(\.bytea))
-            }
+            bindings = Statements.entryBindings(workspace, customer, entries)
+        }
+    }
+
+    /// `$1` workspace, `$2` customer, `$3` attribute names and `$4` their digests, in one order.
+    static func entryBindings(_ workspace: WorkspaceID, _ customer: CustomerID, _ entries: [String: [UInt8]]) -> PostgresBindings {
+        bind {
+            $0.append(workspace.rawValue)
+            $0.append(customer.rawValue)
+            $0.append(Array(entries.keys))
+            $0.append(entries.values.map(\.bytea))
         }
     }
 

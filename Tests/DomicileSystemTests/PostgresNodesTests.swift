@@ -9,9 +9,7 @@ struct PostgresNodesTests {
     @Test func twoNodesServeOneDatabase() async throws {
         let database = try PostgresServer.freshDatabase()
         let dataDir = temporaryDataDir()
-        let created = try ServerProcess.command(["workspace", "create", "acme", "--data-dir", dataDir, "--database", database,
-                                                 "--rate-limit", "100000"])
-        let key = try #require(created.range(of: #"dk_[A-Za-z0-9_-]+"#, options: .regularExpression).map { String(created[$0]) })
+        let key = try PostgresServer.createWorkspace(dataDir: dataDir, database: database, rateLimit: 100_000)
         let first = try await ServerProcess(dataDir: dataDir, arguments: ["--database", database, "--node-id", "node-a"])
         let second = try await ServerProcess(dataDir: dataDir, arguments: ["--database", database, "--node-id", "node-b"])
         defer { first.stop(); second.stop() }
@@ -42,8 +40,7 @@ struct PostgresNodesTests {
         let database = try PostgresServer.freshDatabase()
         let options = ["--database", database]
         let dataDir = temporaryDataDir()
-        let created = try ServerProcess.command(["workspace", "create", "acme", "--data-dir", dataDir, "--rate-limit", "1000000"] + options)
-        let key = try #require(created.range(of: #"dk_[A-Za-z0-9_-]+"#, options: .regularExpression).map { String(created[$0]) })
+        let key = try PostgresServer.createWorkspace(dataDir: dataDir, database: database, rateLimit: 1_000_000)
         let sendKey = try Drill.sendKey("acme", dataDir: dataDir, options: options)
         // Each send takes a second at the provider, so that deliveries are in flight when a node dies.
         // The claims' lease (10 s) must outlast how long a loaded node keeps a claimed message
@@ -107,9 +104,7 @@ struct PostgresNodesTests {
     @Test func theRateLimitHoldsAcrossTwoNodes() async throws {
         let database = try PostgresServer.freshDatabase()
         let dataDir = temporaryDataDir()
-        let created = try ServerProcess.command(["workspace", "create", "acme", "--data-dir", dataDir, "--database", database,
-                                                 "--rate-limit", "10"])
-        let key = try #require(created.range(of: #"dk_[A-Za-z0-9_-]+"#, options: .regularExpression).map { String(created[$0]) })
+        let key = try PostgresServer.createWorkspace(dataDir: dataDir, database: database, rateLimit: 10)
         let first = try await ServerProcess(dataDir: dataDir, arguments: ["--database", database, "--node-id", "node-a"])
         let second = try await ServerProcess(dataDir: dataDir, arguments: ["--database", database, "--node-id", "node-b"])
         defer { first.stop(); second.stop() }
@@ -144,6 +139,16 @@ struct PostgresNodesTests {
 
 /// The test PostgreSQL server, driven with `psql`.
 enum PostgresServer {
+    /// Creates the workspace `acme` on `database` and returns its data API key.
+    static func createWorkspace(dataDir: String, database: String, rateLimit: Int = 100_000) throws -> String {
+        let created = try ServerProcess.command(["workspace", "create", "acme", "--data-dir", dataDir, "--database", database,
+                                                 "--rate-limit", "\(rateLimit)"])
+        guard let range = created.range(of: #"dk_[A-Za-z0-9_-]+"#, options: .regularExpression) else {
+            throw ServerProcess.ProcessFailure(message: "no key in: \(created)")
+        }
+        return String(created[range])
+    }
+
     static var url: String? {
         ProcessInfo.processInfo.environment["DOMICILE_TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
     }
@@ -164,18 +169,9 @@ enum PostgresServer {
 
     @discardableResult
     static func psql(_ url: String, _ sql: String, tuplesOnly: Bool = false) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [url, "-v", "ON_ERROR_STOP=1", "-q"] + (tuplesOnly ? ["-A", "-t"] : []) + ["-c", sql]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ServerProcess.ProcessFailure(message: "psql failed: \(String(decoding: output, as: UTF8.self))")
-        }
-        return String(decoding: output, as: UTF8.self)
+        let (status, output) = try Drill.run(["/usr/bin/psql", url, "-v", "ON_ERROR_STOP=1", "-q"] + (tuplesOnly ? ["-A", "-t"] : [])
+                                             + ["-c", sql])
+        guard status == 0 else { throw ServerProcess.ProcessFailure(message: "psql failed: \(output)") }
+        return output
     }
 }
