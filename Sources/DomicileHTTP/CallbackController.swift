@@ -15,11 +15,11 @@ struct CallbackController {
 
     struct Done: Encodable { var status = "success" }
 
-    func addRoutes(to router: Router<DomicileRequestContext>) {
-        router.post("v1/callbacks/:provider/:workspace", use: receive)
+    func addRoutes(to router: RouterGroup<DomicileRequestContext>) {
+        router.post(":provider/:workspace", use: receive)
         // Not a static `whatsapp` segment: Hummingbird resolves the path before the method, so a
         // GET-only `…/whatsapp/:workspace` would take WhatsApp's status POSTs and answer them 404.
-        router.get("v1/callbacks/:provider/:workspace", use: verifySubscription)
+        router.get(":provider/:workspace", use: verifySubscription)
     }
 
     static let unsigned = Failure(.unauthorized, "missing or invalid provider signature")

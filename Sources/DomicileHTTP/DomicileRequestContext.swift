@@ -2,6 +2,7 @@ import DomicileCore
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 
 /// Per-request state: Hummingbird's core context plus the workspace the credentials proved.
 public struct DomicileRequestContext: RequestContext {
@@ -12,10 +13,13 @@ public struct DomicileRequestContext: RequestContext {
     public var actor: Actor?
     /// The client's IP address, for per-address limits (operator logins); nil when unknown.
     public let clientAddress: String?
+    /// The connection, for the client certificate presented on it.
+    let channel: any NIOCore.Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         clientAddress = source.channel.remoteAddress?.ipAddress
+        channel = source.channel
     }
 
     /// The request id Hummingbird assigned; it is in every log line and every error body.

@@ -20,9 +20,12 @@ enum ErrorResponse {
             var message: String
             var index: Int?
             var requestID: String?
+            /// A workspace homed in another region: that region, and where to send its requests.
+            var homeRegion: String?
+            var endpoint: String?
 
             enum CodingKeys: String, CodingKey {
-                case type, attribute, message, index, requestID = "request_id"
+                case type, attribute, message, index, requestID = "request_id", homeRegion = "home_region", endpoint
             }
         }
         var status = "fail"
@@ -76,6 +79,12 @@ enum ErrorResponse {
     /// Hummingbird's own when it drains the rest of the body.
     static func response(for error: any Error, context: DomicileRequestContext) throws -> Response {
         if error is HTTPParserError { throw error }
+        if let elsewhere = error as? ServedElsewhere {
+            var detail = detail(Failure(.notServedHere, attribute: "workspace_id", elsewhere.message), requestID: context.requestID)
+            detail.homeRegion = elsewhere.region
+            detail.endpoint = elsewhere.endpoint
+            return JSONResponse.make(Body(error: detail), status: .misdirectedRequest)
+        }
         let failure = failure(for: error)
         if failure.kind == .internal {
             context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOSSL
 
 /// The main data center's gate: each request is signed with a send key,
 /// `X-Domicile-Key: <key id>`, `X-Domicile-Timestamp: <unix seconds>`,
@@ -15,11 +16,15 @@ struct SendAuthMiddleware: RouterMiddleware {
     typealias Context = DomicileRequestContext
     let vault: Vault
     let limiter: RateLimiter
+    /// Mutual TLS: a client certificate from the configured CA, bound to the workspace, is
+    /// required before the signature is even looked at.
+    let requireClientCertificate: Bool
     /// Send batches are larger than ingest bodies: up to 1,000 messages.
     static let maximumBody = 4 * 1024 * 1024
 
     @concurrent func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
         let refusal = Failure(.unauthorized, "missing, stale or invalid signature: sign the request with the workspace's send key")
+        if requireClientCertificate { try await checkClientCertificate(context) }
         guard let rawWorkspace = context.parameters.get("workspace"), let workspaceID = try? WorkspaceID(validating: rawWorkspace),
               let keyID = request.headers[HTTPField.Name("X-Domicile-Key")!],
               let timestamp = request.headers[HTTPField.Name("X-Domicile-Timestamp")!],
@@ -32,9 +37,6 @@ struct SendAuthMiddleware: RouterMiddleware {
                                                 method: request.method.rawValue, path: request.uri.path, body: Array(buffer: body))
         else { throw refusal }
         if workspace.suspended { throw Failure(.forbidden, "this workspace is suspended") }
-        if workspace.region != vault.region {
-            throw Failure(.notServedHere, attribute: "workspace_id", "this workspace is homed in region \(workspace.region), not \(vault.region)")
-        }
         let decision = limiter.admit(workspace.id, limit: workspace.rateLimitPerMinute)
         let headers: HTTPFields = [.rateLimitLimit: "\(decision.limit)", .rateLimitRemaining: "\(decision.remaining)",
                                    .rateLimitReset: "\(decision.resetSeconds)"]
@@ -56,6 +58,20 @@ struct SendAuthMiddleware: RouterMiddleware {
         }
         for field in headers { response.headers[field.name] = field.value }
         return response
+    }
+}
+
+extension SendAuthMiddleware {
+    /// The certificate the connection's TLS handshake verified against the client CAs, and the
+    /// workspace it names. A plain-HTTP connection has none.
+    func checkClientCertificate(_ context: Context) async throws {
+        let certificate = try? await context.channel.nioSSL_peerCertificate().get()
+        guard let certificate else {
+            throw Failure(.unauthorized, "this route requires a client certificate issued by the configured CA (mutual TLS)")
+        }
+        guard let workspace = context.parameters.get("workspace"), ClientCertificateBinding.workspaces(of: certificate).contains(workspace) else {
+            throw Failure(.unauthorized, "the client certificate is not bound to this workspace: its subject common name or a URI SAN urn:domicile:workspace:<id> must name it")
+        }
     }
 }
 

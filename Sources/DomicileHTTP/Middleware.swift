@@ -4,8 +4,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 
-/// Outermost middleware: logs one line per request and turns every error into the JSON error shape.
+/// Outermost middleware: logs one line per request, counts it (route template, method, status)
+/// with its latency, and turns every error into the JSON error shape.
 ///
 /// It logs the method, the matched route's pattern (`/v1/workspaces/{workspace}/customers/{customer_id}`),
 /// not the path: query strings carry e-mail addresses and phone numbers, and a workspace may
@@ -34,9 +36,13 @@ struct RequestLogMiddleware: RouterMiddleware {
 
     func log(_ request: Request, context: Context, status: Int, since start: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - start
+        let route = context.endpointPath ?? "unmatched"
+        let dimensions = [("route", route), ("method", request.method.rawValue), ("status", String(status))]
+        Counter(label: "domicile_http_requests_total", dimensions: dimensions).increment()
+        Timer(label: "domicile_http_request_duration_seconds", dimensions: dimensions).record(duration: elapsed)
         context.logger.info("request", metadata: [
             "http.method": "\(request.method.rawValue)",
-            "http.route": "\(context.endpointPath ?? "unmatched")",
+            "http.route": "\(route)",
             "http.status": "\(status)",
             "duration_ms": "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)",
         ])
@@ -72,9 +78,7 @@ struct DataAPIAuthMiddleware: RouterMiddleware {
         if workspace.suspended {
             throw Failure(.forbidden, "this workspace is suspended")
         }
-        if workspace.region != vault.region {
-            throw Failure(.notServedHere, attribute: "workspace_id", "this workspace is homed in region \(workspace.region), not \(vault.region)")
-        }
+        // Residency was checked by `ResidencyMiddleware`, before the credentials.
         let decision = limiter.admit(workspace.id, limit: workspace.rateLimitPerMinute)
         var headers: HTTPFields = [
             .rateLimitLimit: "\(decision.limit)",

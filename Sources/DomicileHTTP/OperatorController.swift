@@ -39,6 +39,7 @@ struct OperatorController {
 
     @Sendable func login(_ request: Request, context: DomicileRequestContext) async throws -> Response {
         let body = try await JSONBody.decode(LoginRequest.self, from: request)
+        if let workspace = try? WorkspaceID(validating: body.workspace) { try await vault.checkResidency(workspace) }
         let session = try await vault.login(workspace: body.workspace, email: body.email, password: body.password,
                                             client: context.clientAddress, requestID: context.requestID)
         let record = session.operatorRecord
@@ -182,8 +183,6 @@ struct ProviderController {
         var settings: [String]
     }
 
-    static let kinds = ["smtp", "twilio", "whatsapp_cloud", "private_ssp"]
-
     func addRoutes(to group: RouterGroup<DomicileRequestContext>) {
         group.put("workspaces/:workspace/providers/:channel", use: set)
     }
@@ -194,9 +193,6 @@ struct ProviderController {
             throw Failure(.attribute, attribute: "channel", "channel must be email, sms or whatsapp")
         }
         let body = try await JSONBody.decode(Body.self, from: request)
-        guard Self.kinds.contains(body.kind) else {
-            throw Failure(.attribute, attribute: "kind", "kind must be one of \(Self.kinds.joined(separator: ", "))")
-        }
         try await vault.setProvider(workspace.id, channel: channel, kind: body.kind, settings: body.settings, actor: actor,
                                     requestID: context.requestID)
         // Setting names only: the values hold credentials.

@@ -164,6 +164,8 @@ public actor EventDispatcher: Service {
 
     private func deliver(_ workspace: WorkspaceRecord) async throws -> Int {
         guard let url = workspace.eventsURL, let secret = try await vault.eventsSecret(of: workspace) else { return 0 }
+        // The events stay pending (retried with backoff) while their host is off the allowlist.
+        try vault.checkEgress(workspace, to: try EgressEndpoint(url: url, setting: "events_url"), when: .connecting)
         var delivered = 0
         while true {
             let events = try await vault.store.pendingEvents(workspace: workspace.id, limit: batchSize)

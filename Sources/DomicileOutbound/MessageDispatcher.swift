@@ -3,6 +3,7 @@ import DomicileCore
 import DomicileVault
 import Foundation
 import Logging
+import Metrics
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -192,7 +193,16 @@ public actor MessageDispatcher: Service {
                 await retry(message, code: "no_provider", outcome: outcome)
                 return
             }
+            // Checked before every connection: a host taken off the allowlist receives nothing
+            // more, and the message waits (retried with backoff) for the list or the provider to change.
+            guard let workspace = try await vault.workspace(message.workspaceID),
+                  (try? vault.checkEgress(workspace, to: provider.endpoint, when: .connecting)) != nil
+            else {
+                await retry(message, code: "egress_refused", outcome: .transient(code: "egress_refused"))
+                return
+            }
             outcome = await provider.send(payload, message: message)
+            Self.count(outcome, channel: message.channel, kind: provider.kind)
         } catch {
             logger.error("outbox: cannot open a message", metadata: ["error.type": "\(type(of: error))"])
             await retry(message, code: "internal", outcome: .transient(code: "internal"))
@@ -213,6 +223,18 @@ public actor MessageDispatcher: Service {
         case .transient(let code):
             await retry(message, code: code, outcome: outcome)
         }
+    }
+
+    /// Hand-overs by channel, provider kind and outcome (`sent`, `transient`, `permanent`, `bounced`).
+    static func count(_ outcome: ProviderOutcome, channel: DomicileCore.Channel, kind: ProviderKind) {
+        let name = switch outcome {
+        case .accepted: "sent"
+        case .transient: "transient"
+        case .permanent: "permanent"
+        case .bounced: "bounced"
+        }
+        Counter(label: "domicile_message_handovers_total",
+                dimensions: [("channel", channel.rawValue), ("provider_kind", kind.rawValue), ("outcome", name)]).increment()
     }
 
     @concurrent private nonisolated func retry(_ message: OutboxMessage, code: String, outcome: ProviderOutcome) async {
@@ -245,6 +267,11 @@ public actor MessageDispatcher: Service {
         settled.sealedPayload = nil
         settled.updatedAt = Date()
         let change = MessageStatusChange(status: status, at: settled.updatedAt, errorCode: errorCode)
+        if status != .sent {
+            // Dead letters, bounces and cancellations: what will not be sent.
+            Counter(label: "domicile_messages_failed_total", dimensions: [("channel", message.channel.rawValue), ("status", status.rawValue)])
+                .increment()
+        }
         do {
             try await vault.store.record(settled, change: change, event: OutboundEvent.status(of: settled, change), onlyIf: .sending)
         } catch {

@@ -19,15 +19,10 @@ public enum ProviderOutcome: Sendable, Equatable {
 
 /// A provider of one channel, configured for one workspace.
 public protocol MessageProvider: Sendable {
-    /// Outbound connections go to this host only.
-    var host: String { get }
+    /// Outbound connections go to this host only, checked against the workspace's egress allowlist before each.
+    var endpoint: EgressEndpoint { get }
+    var kind: ProviderKind { get }
     func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome
-}
-
-public enum ProviderKind: String, Sendable, CaseIterable {
-    case smtp, twilio
-    case whatsappCloud = "whatsapp_cloud"
-    case privateSSP = "private_ssp"
 }
 
 public struct ProviderSettingsError: Error, CustomStringConvertible {
@@ -37,13 +32,6 @@ public struct ProviderSettingsError: Error, CustomStringConvertible {
 func setting(_ settings: [String: String], _ key: String) throws -> String {
     guard let value = settings[key], !value.isEmpty else { throw ProviderSettingsError(description: "provider setting \(key) is required") }
     return value
-}
-
-func url(_ text: String) throws -> URL {
-    guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
-        throw ProviderSettingsError(description: "provider URL must be an absolute http(s) URL")
-    }
-    return url
 }
 
 /// POSTs through the shared HTTP client and classifies the answer the way every HTTP provider does.
@@ -71,15 +59,16 @@ struct HTTPPost {
 
 /// The brand's own SMS endpoint, by the private SSP contract.
 struct PrivateSSPProvider: MessageProvider {
-    let endpoint: String
+    var kind: ProviderKind { .privateSSP }
+    let url: String
     let fromNumber: String
     let campaignType: String
     let http: HTTPPost
-    let host: String
+    let endpoint: EgressEndpoint
 
     init(settings: [String: String], client: HTTPClient) throws {
-        endpoint = try setting(settings, "url")
-        host = try url(endpoint).host!
+        url = try setting(settings, "url")
+        endpoint = try ProviderKind.privateSSP.endpoint(settings: settings)
         fromNumber = settings["from"] ?? ""
         campaignType = settings["campaign_type"] ?? "TRANSACTIONAL"
         http = HTTPPost(client: client)
@@ -121,7 +110,7 @@ struct PrivateSSPProvider: MessageProvider {
     }
 
     func send(_ payload: OutboxPayload, message: OutboxMessage) async -> ProviderOutcome {
-        guard let answer = await http.post(endpoint, headers: [("Content-Type", "application/json")],
+        guard let answer = await http.post(url, headers: [("Content-Type", "application/json")],
                                            body: request(payload, message: message, at: Date()))
         else { return .transient(code: "connection") }
         // `{"status": "sms_accepted" | "sms_rejected", "statusCode": …}`
@@ -148,6 +137,7 @@ struct PrivateSSPProvider: MessageProvider {
 
 /// Twilio Programmable Messaging, for SMS and WhatsApp.
 struct TwilioProvider: MessageProvider {
+    var kind: ProviderKind { .twilio }
     let baseURL: String
     let accountSID: String
     let authToken: String
@@ -156,11 +146,11 @@ struct TwilioProvider: MessageProvider {
     let statusCallback: String?
     let whatsapp: Bool
     let http: HTTPPost
-    let host: String
+    let endpoint: EgressEndpoint
 
     init(settings: [String: String], channel: DomicileCore.Channel, client: HTTPClient) throws {
-        baseURL = settings["base_url"] ?? "https://api.twilio.com"
-        host = try url(baseURL).host!
+        baseURL = settings["base_url"] ?? ProviderKind.defaultTwilioBaseURL
+        endpoint = try ProviderKind.twilio.endpoint(settings: settings)
         accountSID = try setting(settings, "account_sid")
         authToken = try setting(settings, "auth_token")
         from = settings["from"]
@@ -202,15 +192,16 @@ struct TwilioProvider: MessageProvider {
 
 /// The WhatsApp Cloud API.
 struct WhatsAppCloudProvider: MessageProvider {
+    var kind: ProviderKind { .whatsappCloud }
     let baseURL: String
     let phoneNumberID: String
     let accessToken: String
     let http: HTTPPost
-    let host: String
+    let endpoint: EgressEndpoint
 
     init(settings: [String: String], client: HTTPClient) throws {
-        baseURL = settings["base_url"] ?? "https://graph.facebook.com/v20.0"
-        host = try url(baseURL).host!
+        baseURL = settings["base_url"] ?? ProviderKind.defaultWhatsAppBaseURL
+        endpoint = try ProviderKind.whatsappCloud.endpoint(settings: settings)
         phoneNumberID = try setting(settings, "phone_number_id")
         accessToken = try setting(settings, "access_token")
         http = HTTPPost(client: client)

@@ -8,12 +8,14 @@ import Foundation
 /// The Message-ID is derived from the outbox message id, so a message retried after a crash
 /// carries the same id and receiving systems can drop the copy.
 struct SMTPProvider: MessageProvider {
+    var kind: ProviderKind { .smtp }
     let client: SMTPClient
     let from: EmailMessage.Mailbox
-    let host: String
+    let endpoint: EgressEndpoint
 
     init(settings: [String: String]) throws {
-        host = try setting(settings, "host")
+        endpoint = try ProviderKind.smtp.endpoint(settings: settings)
+        let host = try setting(settings, "host")
         let mode: SMTPConfiguration.TLSMode
         switch settings["tls"] ?? "starttls" {
         case "none": mode = .none

@@ -104,6 +104,17 @@ extension PostgresVaultStore {
         }
     }
 
+    public func outboxStatistics() async throws -> OutboxStatistics {
+        let messages = try await rows("""
+            SELECT count(*) AS depth, min(next_attempt_at) FILTER (WHERE status = 'queued') AS oldest
+            FROM messages WHERE status IN ('queued', 'sending')
+            """)
+        let events = try await rows("SELECT count(*) AS pending FROM outbound_events WHERE delivered_at IS NULL")
+        return OutboxStatistics(depth: Int(try messages.first?.int("depth") ?? 0),
+                                oldestDue: try messages.first?.optionalInt("oldest").map(Date.init(millis:)),
+                                pendingEvents: Int(try events.first?.int("pending") ?? 0))
+    }
+
     /// Cancels a customer's messages not yet handed to a provider and deletes their payloads,
     /// inside the caller's transaction (see `CommitBatch.cancelMessages`).
     static func cancelPendingMessages(_ cancellation: MessageCancellation, workspace: WorkspaceID, _ connection: PostgresConnection,

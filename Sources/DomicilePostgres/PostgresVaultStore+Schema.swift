@@ -238,6 +238,11 @@ extension PostgresVaultStore {
             )
             """,
         ]),
+        (2, "egress-allowlist", [
+            // The hosts a workspace's outbound connections may reach, one a line; NULL: the
+            // providers' documented hosts.
+            "ALTER TABLE workspaces ADD COLUMN egress_hosts TEXT",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

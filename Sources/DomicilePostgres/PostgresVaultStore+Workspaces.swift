@@ -10,10 +10,11 @@ extension PostgresVaultStore {
         try await transaction { connection in
             let inserted = try await connection.rows("""
                 INSERT INTO workspaces (id, region, rate_limit_per_minute, suspended, allow_identifying_customer_ids,
-                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, created_at)
+                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, egress_hosts, created_at)
                 VALUES (\(workspace.id.rawValue), \(workspace.region), \(workspace.rateLimitPerMinute), \(workspace.suspended),
                         \(workspace.allowIdentifyingCustomerIDs), \(workspace.retentionDays), \(workspace.refuseErasedCustomerIDs),
-                        \(workspace.eventsURL), \(workspace.sealedEventsSecret?.bytea), \(workspace.createdAt.millis))
+                        \(workspace.eventsURL), \(workspace.sealedEventsSecret?.bytea), \(EgressHostsColumn.encode(workspace.egressHosts)),
+                        \(workspace.createdAt.millis))
                 ON CONFLICT (id) DO NOTHING RETURNING id
                 """, logger)
             guard !inserted.isEmpty else { throw StoreError.alreadyExists("workspace \(workspace.id)") }
@@ -37,7 +38,8 @@ extension PostgresVaultStore {
                 UPDATE workspaces SET region = \(workspace.region), rate_limit_per_minute = \(workspace.rateLimitPerMinute),
                     suspended = \(workspace.suspended), allow_identifying_customer_ids = \(workspace.allowIdentifyingCustomerIDs),
                     retention_days = \(workspace.retentionDays), refuse_erased_customer_ids = \(workspace.refuseErasedCustomerIDs),
-                    events_url = \(workspace.eventsURL), events_secret = \(workspace.sealedEventsSecret?.bytea)
+                    events_url = \(workspace.eventsURL), events_secret = \(workspace.sealedEventsSecret?.bytea),
+                    egress_hosts = \(EgressHostsColumn.encode(workspace.egressHosts))
                 WHERE id = \(workspace.id.rawValue) RETURNING id
                 """, logger)
             if updated.isEmpty { throw StoreError.notFound("workspace \(workspace.id)") }
@@ -70,7 +72,7 @@ extension PostgresVaultStore {
                         retentionDays: try row.optionalInt("retention_days").map(Int.init),
                         refuseErasedCustomerIDs: try row.bool("refuse_erased_customer_ids"),
                         eventsURL: try row.optionalText("events_url"), sealedEventsSecret: try row.optionalBytes("events_secret"),
-                        createdAt: try row.date("created_at"))
+                        egressHosts: EgressHostsColumn.decode(try row.optionalText("egress_hosts")), createdAt: try row.date("created_at"))
     }
 
     // MARK: Data API keys

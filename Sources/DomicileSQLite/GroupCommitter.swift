@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Metrics
 import Synchronization
 
 /// Collects the writes that arrive while a transaction is being written, and commits them
@@ -51,6 +52,10 @@ final class GroupCommitter: Sendable {
         return result as! T
     }
 
+    /// Writes per commit, and how long each commit (fsync included) took.
+    static var groupSize: Recorder { Recorder(label: "domicile_group_commit_size", aggregate: true) }
+    static var commitLatency: Metrics.Timer { Metrics.Timer(label: "domicile_commit_duration_seconds") }
+
     private func scheduleGroup() {
         pool.asyncWriteWithoutTransaction { db in
             let group = self.state.withLock { state -> [Pending] in
@@ -58,7 +63,12 @@ final class GroupCommitter: Sendable {
                 state.pending.removeAll(keepingCapacity: true)
                 return taken
             }
-            if !group.isEmpty { Self.commit(group, db) }
+            if !group.isEmpty {
+                let start = ContinuousClock.now
+                Self.commit(group, db)
+                Self.groupSize.record(group.count)
+                Self.commitLatency.record(duration: ContinuousClock.now - start)
+            }
             let more = self.state.withLock { state -> Bool in
                 if state.pending.isEmpty { state.scheduled = false }
                 return state.scheduled

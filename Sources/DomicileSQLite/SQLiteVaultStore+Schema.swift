@@ -253,6 +253,11 @@ extension SQLiteVaultStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("10-egress-allowlist") { db in
+            // The hosts a workspace's outbound connections may reach, one a line; NULL: the
+            // providers' documented hosts.
+            try db.execute(sql: "ALTER TABLE workspaces ADD COLUMN egress_hosts TEXT")
+        }
         return migrator
     }
 }

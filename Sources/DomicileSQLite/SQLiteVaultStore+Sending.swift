@@ -173,6 +173,19 @@ extension SQLiteVaultStore {
         }
     }
 
+    public func outboxStatistics() async throws -> OutboxStatistics {
+        try await pool.read { db in
+            let depth = try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE status IN ('queued', 'sending')") ?? 0
+            let oldest = try Int64.fetchOne(db, sql: "SELECT min(next_attempt_at) FROM messages WHERE status = 'queued'")
+            var pending = 0
+            for workspace in try String.fetchAll(db, sql: "SELECT id FROM workspaces") {
+                pending += try Int.fetchOne(db, sql: "SELECT count(*) FROM outbound_events WHERE workspace_id = ? AND delivered_at IS NULL",
+                                            arguments: [workspace]) ?? 0
+            }
+            return OutboxStatistics(depth: depth, oldestDue: oldest.map(Date.init(millis:)), pendingEvents: pending)
+        }
+    }
+
     /// Cancels a customer's messages not yet handed to a provider and deletes their payloads,
     /// inside the caller's transaction (see `CommitBatch.cancelMessages`).
     static func cancelPendingMessages(_ cancellation: MessageCancellation, workspace: WorkspaceID, _ db: Database) throws {

@@ -98,12 +98,12 @@ public final class SQLiteVaultStore: VaultStore {
             }
             try db.execute(sql: """
                 INSERT INTO workspaces (id, region, rate_limit_per_minute, suspended, allow_identifying_customer_ids,
-                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, egress_hosts, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [workspace.id.rawValue, workspace.region, workspace.rateLimitPerMinute,
                                  workspace.suspended, workspace.allowIdentifyingCustomerIDs, workspace.retentionDays,
                                  workspace.refuseErasedCustomerIDs, workspace.eventsURL, workspace.sealedEventsSecret.map { Data($0) },
-                                 workspace.createdAt.millis])
+                                 EgressHostsColumn.encode(workspace.egressHosts), workspace.createdAt.millis])
             try Self.insert(key, db)
             try Self.save(apiKey, db)
         }
@@ -125,11 +125,12 @@ public final class SQLiteVaultStore: VaultStore {
         try await writeTransaction { db in
             try db.execute(sql: """
                 UPDATE workspaces SET region = ?, rate_limit_per_minute = ?, suspended = ?, allow_identifying_customer_ids = ?,
-                    retention_days = ?, refuse_erased_customer_ids = ?, events_url = ?, events_secret = ?
+                    retention_days = ?, refuse_erased_customer_ids = ?, events_url = ?, events_secret = ?, egress_hosts = ?
                 WHERE id = ?
                 """, arguments: [workspace.region, workspace.rateLimitPerMinute, workspace.suspended,
                                  workspace.allowIdentifyingCustomerIDs, workspace.retentionDays, workspace.refuseErasedCustomerIDs,
-                                 workspace.eventsURL, workspace.sealedEventsSecret.map { Data($0) }, workspace.id.rawValue])
+                                 workspace.eventsURL, workspace.sealedEventsSecret.map { Data($0) },
+                                 EgressHostsColumn.encode(workspace.egressHosts), workspace.id.rawValue])
             if db.changesCount == 0 { throw StoreError.notFound("workspace \(workspace.id)") }
         }
     }
@@ -397,7 +398,7 @@ public final class SQLiteVaultStore: VaultStore {
                         suspended: row["suspended"], allowIdentifyingCustomerIDs: row["allow_identifying_customer_ids"],
                         retentionDays: row["retention_days"], refuseErasedCustomerIDs: row["refuse_erased_customer_ids"],
                         eventsURL: row["events_url"], sealedEventsSecret: (row["events_secret"] as Data?).map { [UInt8]($0) },
-                        createdAt: Date(millis: row["created_at"]))
+                        egressHosts: EgressHostsColumn.decode(row["egress_hosts"]), createdAt: Date(millis: row["created_at"]))
     }
 
     static func apiKey(_ row: Row) -> APIKeyRecord {

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Metrics
 
 /// The root of the key hierarchy: wraps and unwraps workspace keys, and never hands out its own key.
 ///
@@ -89,5 +90,32 @@ public struct LocalKeyFileRootKey: RootKeyService {
 
     private static func aad(_ context: String) -> [UInt8] {
         Array("domicile.root-wrap.v1\u{0}".utf8) + Array(context.utf8)
+    }
+}
+
+/// Counts the calls to the root key service (the KMS), their latency and their failures.
+struct MeteredRootKey: RootKeyService {
+    let base: any RootKeyService
+    var name: String { base.name }
+
+    func wrap(_ key: SymmetricKey, context: String) async throws -> [UInt8] {
+        try await measure("wrap") { try await base.wrap(key, context: context) }
+    }
+
+    func unwrap(_ wrapped: [UInt8], context: String) async throws -> SymmetricKey {
+        try await measure("unwrap") { try await base.unwrap(wrapped, context: context) }
+    }
+
+    private func measure<T>(_ operation: String, _ call: () async throws -> T) async throws -> T {
+        let start = ContinuousClock.now
+        let dimensions = [("service", base.name), ("operation", operation)]
+        Counter(label: "domicile_kms_calls_total", dimensions: dimensions).increment()
+        defer { Metrics.Timer(label: "domicile_kms_call_duration_seconds", dimensions: dimensions).record(duration: ContinuousClock.now - start) }
+        do {
+            return try await call()
+        } catch {
+            Counter(label: "domicile_kms_failures_total", dimensions: dimensions).increment()
+            throw error
+        }
     }
 }

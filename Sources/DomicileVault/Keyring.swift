@@ -49,7 +49,7 @@ public final class Keyring: Sendable {
 
     public init(store: any VaultStore, root: any RootKeyService, lifetime: Duration = .seconds(5)) {
         self.store = store
-        self.root = root
+        self.root = MeteredRootKey(base: root)
         self.lifetime = lifetime
     }
 

@@ -1,6 +1,7 @@
 import Crypto
 import DomicileCore
 import Foundation
+import Metrics
 
 /// What became of an ingest request's elements.
 public struct IngestReport: Sendable, Hashable {
@@ -94,7 +95,19 @@ extension Vault {
             }
         }
         report.refused.sort { ($0.element ?? 0) < ($1.element ?? 0) }
+        Self.count(report)
         return report
+    }
+
+    /// Customers stored, and refused by the kind of refusal (never the attribute or the value).
+    static func count(_ report: IngestReport) {
+        let stored = report.created + report.updated
+        if stored > 0 { Counter(label: "domicile_customers_ingested_total").increment(by: Int64(stored)) }
+        var refused: [Failure.Kind: Int64] = [:]
+        for failure in report.refused { refused[failure.kind, default: 0] += 1 }
+        for (kind, count) in refused {
+            Counter(label: "domicile_customers_refused_total", dimensions: [("reason", kind.rawValue)]).increment(by: count)
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 import Crypto
 import DomicileCore
 import Foundation
+import Metrics
 
 /// What one message of a send request asks for.
 public struct MessageRequest: Sendable {
@@ -322,7 +323,23 @@ extension Vault {
             result.duplicate = true
             results[index] = result
         }
-        return results.map { $0! }
+        let answered = results.map { $0! }
+        Self.count(answered, queued: zip(queued, inserted).compactMap { $1 ? $0.message.channel : nil })
+        return answered
+    }
+
+    /// Messages accepted (newly queued) by channel, and refused by reason.
+    static func count(_ results: [MessageResult], queued: [Channel]) {
+        var accepted: [Channel: Int64] = [:]
+        for channel in queued { accepted[channel, default: 0] += 1 }
+        for (channel, count) in accepted {
+            Counter(label: "domicile_messages_accepted_total", dimensions: [("channel", channel.rawValue)]).increment(by: count)
+        }
+        var refused: [String: Int64] = [:]
+        for result in results where !result.accepted { refused[result.reason?.rawValue ?? "unknown", default: 0] += 1 }
+        for (reason, count) in refused {
+            Counter(label: "domicile_messages_refused_total", dimensions: [("reason", reason)]).increment(by: count)
+        }
     }
 
     /// Opens a message's outbox copy with its customer's data key; nil when the customer was
@@ -403,6 +420,8 @@ extension Vault {
             message.sealedPayload = nil
         }
         try await store.record(message, change: change, event: advances ? OutboundEvent.status(of: message, change) : nil, onlyIf: nil)
+        Counter(label: "domicile_message_reports_total", dimensions: [("channel", message.channel.rawValue), ("status", status.rawValue)])
+            .increment()
         return true
     }
 }

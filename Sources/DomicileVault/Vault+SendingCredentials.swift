@@ -57,9 +57,15 @@ extension Vault {
     static let providerAttribute = AttributeName(trusted: "provider")
 
     /// Sets the provider of a channel: its kind and settings (credentials among them), sealed.
+    /// The host it connects to must be on the workspace's egress allowlist, over TLS.
     public func setProvider(_ id: WorkspaceID, channel: Channel, kind: String, settings: [String: String], actor: Actor,
                             requestID: String? = nil) async throws {
         try actor.require(.configure)
+        guard let providerKind = ProviderKind(rawValue: kind) else {
+            throw Failure(.attribute, attribute: "kind", "kind must be one of \(ProviderKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let workspace = try await workspace(id) else { throw StoreError.notFound("workspace \(id)") }
+        try checkEgress(workspace, to: try providerKind.endpoint(settings: settings), when: .configuring)
         let keys = try await keyring.keys(for: id)
         let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
         let sealed = try Envelope.seal(.string(json), with: keys.firstKey, workspace: id,

@@ -9,6 +9,8 @@ public final class Vault: Sendable {
     public let keyring: Keyring
     /// The region this node serves.
     public let region: String
+    /// Where the other regions are, and which workspaces they home.
+    public let directory: RegionDirectory
     let workspaces: ExpiringCache<WorkspaceID, WorkspaceRecord>
     let schemas: ExpiringCache<WorkspaceID, PIISchema>
     let apiKeys: ExpiringCache<String, APIKeyRecord>
@@ -31,7 +33,8 @@ public final class Vault: Sendable {
     ///   - readAuditWindow: how long the audit entries of reads gather before one commit writes them.
     public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5),
                 operatorPolicy: OperatorPolicy = OperatorPolicy(), readAuditWindow: Duration = .milliseconds(20),
-                logger: Logger = Logger(label: "domicile.vault")) {
+                directory: RegionDirectory = RegionDirectory(), logger: Logger = Logger(label: "domicile.vault")) {
+        self.directory = directory
         self.logger = logger
         self.loginLimiter = SharedWindowCounter(scope: "logins", window: operatorPolicy.lockout)
         self.readAudit = AuditBuffer(window: readAuditWindow)
@@ -203,14 +206,12 @@ extension Vault {
     static let eventsSecretAttribute = AttributeName(trusted: "events_secret")
 
     /// Points the workspace's events for the main data center at `url` and issues a new signing
-    /// secret. Only http(s) URLs; the host named here is the only one events are sent to.
+    /// secret. Only https (http to loopback) and a host on the workspace's egress allowlist; the
+    /// host named here is the only one events are sent to.
     /// - Returns: the secret, shown once.
     public func configureEvents(_ id: WorkspaceID, url: String) async throws -> String {
-        guard let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "https" || scheme == "http",
-              parsed.host != nil
-        else {
-            throw Failure(.attribute, attribute: "events_url", "the events URL must be an absolute http or https URL")
-        }
+        guard let workspace = try await workspace(id) else { throw StoreError.notFound("workspace \(id)") }
+        try checkEgress(workspace, to: try EgressEndpoint(url: url, setting: "events_url"), when: .configuring)
         let secret = "whsec_" + Self.randomToken()
         let keys = try await keyring.keys(for: id)
         let sealed = try Envelope.seal(.string(secret), with: keys.firstKey, workspace: id, customer: CustomerID(trusted: "workspace"),

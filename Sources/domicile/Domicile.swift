@@ -46,6 +46,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the HTTP API (embedded SQLite, local root key by default).")
 
     @OptionGroup var node: NodeOptions
+    @OptionGroup var network: ServeOptions
 
     @Option(help: "Address to listen on. Env: DOMICILE_HOST.")
     var host: String = ProcessInfo.processInfo.environment["DOMICILE_HOST"] ?? "127.0.0.1"
@@ -60,16 +61,15 @@ struct Serve: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level \(logLevel)")
         }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        network.bootstrapLogging(level: level)
+        let registry = network.bootstrapMetrics()
         let logger = Logger(label: "domicile")
         guard loginAttemptsPerClient > 0 else { throw ValidationError("--login-attempts-per-client must be positive") }
+        let transport = try network.transport()
+        try network.checkPlainHTTP(host: host, transport: transport)
         var policy = OperatorPolicy()
         policy.loginAttemptsPerClient = loginAttemptsPerClient
-        let vault = try await node.openVault(logger: logger, operatorPolicy: policy)
+        let vault = try await node.openVault(logger: logger, operatorPolicy: policy, directory: try network.directory())
         let workspaces = try await vault.store.workspaces()
         let retention = RetentionService(vault: vault, interval: .seconds(retentionIntervalSeconds), node: nodeID, logger: logger)
         let events = EventDispatcher(vault: vault, logger: logger, node: nodeID)
@@ -78,11 +78,23 @@ struct Serve: AsyncParsableCommand {
             store: vault.store, counters: [limiter.counter, vault.revealLimiter, vault.loginLimiter]), logger: logger)
         let outbox = MessageDispatcher(vault: vault, logger: logger, factory: Providers.factory(), node: nodeID,
                                        lease: .seconds(outboxLeaseSeconds))
-        let app = DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, limiter: limiter,
-                                          services: [retention, events, outbox, counters]) { [node] port in
+        var services: [any Service] = [retention, events, outbox, counters,
+                                       OutboxGaugeService(vault: vault, interval: .seconds(15), logger: logger)]
+        if let transport { services.append(CertificateReloadService(identity: transport.identity, logger: logger)) }
+        if let metricsPort = network.metricsPort {
+            services.append(DomicileAPI.metricsApplication(registry: registry, host: host, port: metricsPort, logger: logger))
+        }
+        let scheme = transport == nil ? "http" : "https"
+        let security = transport == nil
+            ? "plain HTTP: for loopback development or behind a TLS-terminating proxy"
+            : "TLS 1.2+" + (transport?.clientCertificateAuthorities == nil ? "" : ", client certificates required on the send routes")
+        let app = try DomicileAPI.application(vault: vault, host: host, port: port, logger: logger, limiter: limiter, transport: transport,
+                                              metrics: network.metricsPort == nil ? registry : nil,
+                                              services: services) { [node] port in
             // Unbuffered, so a supervisor or a test reading the pipe sees it at once.
             FileHandle.standardOutput.write(Data("""
-                Domicile listening on http://\(host):\(port) (region \(node.region), \(node.storeDescription), node \(nodeID))
+                Domicile listening on \(scheme)://\(host):\(port) (region \(node.region), \(node.storeDescription), node \(nodeID))
+                Transport: \(security); metrics at \(network.metricsPort.map { "port \($0)" } ?? "/metrics")
                 \(workspaces.isEmpty ? "No workspace yet. Create one:" : "Workspaces: \(workspaces.map(\.id.rawValue).joined(separator: ", ")). Add one:")
                   swift run -c release domicile workspace create acme --data-dir \(node.dataDir)
 
@@ -216,7 +228,7 @@ struct OperatorCommand: AsyncParsableCommand {
 struct Workspace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create and manage workspaces, their data API keys, limits and schema.",
-        subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self, Events.self, SendKey.self,
+        subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self, Events.self, Egress.self, SendKey.self,
                       Provider.self])
 
     struct SendKey: AsyncParsableCommand {
@@ -251,8 +263,8 @@ struct Workspace: AsyncParsableCommand {
 
         func run() async throws {
             guard let parsed = DomicileCore.Channel(rawValue: channel) else { throw ValidationError("--channel must be email, sms or whatsapp") }
-            guard ["smtp", "twilio", "whatsapp_cloud", "private_ssp"].contains(kind) else {
-                throw ValidationError("--kind must be smtp, twilio, whatsapp_cloud or private_ssp")
+            guard ProviderKind(rawValue: kind) != nil else {
+                throw ValidationError("--kind must be one of \(ProviderKind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var values: [String: String] = [:]
             for pair in settings {
@@ -263,6 +275,27 @@ struct Workspace: AsyncParsableCommand {
             let vault = try await node.openVault(logger: Logger(label: "domicile"))
             try await vault.setProvider(try WorkspaceID(validating: id), channel: parsed, kind: kind, settings: values, actor: .commandLine)
             print("\(channel) of \(id) goes through \(kind) (settings: \(values.keys.sorted().joined(separator: ", "))).")
+        }
+    }
+
+    struct Egress: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or change the hosts the workspace's providers and events endpoint may be reached at.")
+        @OptionGroup var node: NodeOptions
+        @Argument var id: String
+        @Option(help: "A host to allow (repeatable).") var add: [String] = []
+        @Option(help: "A host to take off the list (repeatable).") var remove: [String] = []
+
+        func run() async throws {
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
+            let workspace = try WorkspaceID(validating: id)
+            var hosts = try await vault.egressAllowlist(workspace, actor: .commandLine).hosts
+            if !add.isEmpty || !remove.isEmpty {
+                let removed = Swift.Set(remove.map { $0.lowercased() })
+                hosts = hosts.filter { !removed.contains($0) } + add.filter { !hosts.contains($0.lowercased()) }
+                hosts = try await vault.setEgressAllowlist(workspace, hosts: hosts, actor: .commandLine).hosts
+            }
+            print("Outbound connections of \(id) may go to: \(hosts.isEmpty ? "(no host)" : hosts.joined(separator: ", "))")
         }
     }
 

@@ -43,7 +43,8 @@ struct NodeOptions: ParsableArguments {
     }
 
     /// Opens (creating on first use) the data folder, the root key and the store.
-    func openVault(logger: Logger, operatorPolicy: OperatorPolicy = OperatorPolicy()) async throws -> Vault {
+    func openVault(logger: Logger, operatorPolicy: OperatorPolicy = OperatorPolicy(),
+                   directory: RegionDirectory = RegionDirectory()) async throws -> Vault {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let keyPath = rootKeyFile ?? ProcessInfo.processInfo.environment["DOMICILE_ROOT_KEY_FILE"] ?? (dataDir as NSString).appendingPathComponent("root.key")
@@ -57,6 +58,6 @@ struct NodeOptions: ParsableArguments {
             store = try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
         }
         return Vault(store: store, root: root, region: region, operatorPolicy: operatorPolicy,
-                     readAuditWindow: .milliseconds(readAuditWindowMs))
+                     readAuditWindow: .milliseconds(readAuditWindowMs), directory: directory)
     }
 }

@@ -44,6 +44,7 @@ struct EventDispatcherTests {
         let store = try SQLiteVaultStore(path: path)
         let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local", cacheLifetime: .zero)
         _ = try await vault.createWorkspace(WorkspaceID(trusted: "acme"))
+        _ = try await vault.setEgressAllowlist(WorkspaceID(trusted: "acme"), hosts: ["127.0.0.1"], actor: .commandLine)
         return (vault, store, path)
     }
 
@@ -51,6 +52,7 @@ struct EventDispatcherTests {
         let (vault, store, _) = try await Self.vaultWithWorkspace()
         let workspace = WorkspaceID(trusted: "acme")
         _ = try await vault.createWorkspace(WorkspaceID(trusted: "quiet"))
+        _ = try await vault.setEgressAllowlist(WorkspaceID(trusted: "quiet"), hosts: ["127.0.0.1"], actor: .commandLine)
         let marker = "marker-\(UUID().uuidString.prefix(6))@example.com"
         _ = try await vault.ingest((0..<3).map { i in
             .object(["type": .string("customer"), "customer_id": .string("c-\(i)"),

@@ -100,6 +100,9 @@ struct SendFixture {
         let vault = Vault(store: store, root: LocalKeyFileRootKey(key: SymmetricKey(size: .bits256)), region: "local", cacheLifetime: .zero)
         let workspace = WorkspaceID(trusted: "acme")
         _ = try await vault.createWorkspace(workspace)
+        // The providers of these tests listen on loopback, in plain HTTP and SMTP.
+        _ = try await vault.setEgressAllowlist(workspace, hosts: EgressAllowlist.defaults.hosts + ["127.0.0.1", "localhost"],
+                                               actor: .commandLine)
         let token = UUID().uuidString.prefix(6).lowercased()
         let digits = String(abs(token.hashValue) % 1_000_000).padding(toLength: 6, withPad: "0", startingAt: 0)
         let markers = ["mk\(token)@inbox.example", "+97150\(digits)1", "Zq\(token)name"]

@@ -192,6 +192,7 @@ final class RecordingSSP: Sendable {
     func serve(workspaceIn dataDir: String, options: [String] = [], _ body: @Sendable () async throws -> Void) async throws {
         try await Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { client in
             let port = try #require(client.port)
+            try ServerProcess.command(["workspace", "egress", "acme", "--add", "127.0.0.1", "--data-dir", dataDir] + options)
             try ServerProcess.command(["workspace", "provider", "acme", "--channel", "sms", "--kind", "private_ssp",
                                        "--setting", "url=http://127.0.0.1:\(port)/sms", "--data-dir", dataDir] + options)
             try await body()

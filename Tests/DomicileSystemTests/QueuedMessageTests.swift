@@ -42,6 +42,7 @@ struct QueuedMessageTests {
         let ssp = FlakySSP()
         try await Application(router: ssp.router, configuration: .init(address: .hostname("127.0.0.1", port: 0))).test(.live) { client in
             let port = try #require(client.port)
+            try ServerProcess.command(["workspace", "egress", "acme", "--add", "127.0.0.1", "--data-dir", dataDir])
             try ServerProcess.command(["workspace", "provider", "acme", "--channel", "sms", "--kind", "private_ssp",
                                        "--setting", "url=http://127.0.0.1:\(port)/sms", "--data-dir", dataDir])
             let server = try await ServerProcess(dataDir: dataDir)

@@ -75,7 +75,7 @@ final class ServerProcess: Sendable {
         var port: Int?
         for _ in 0..<200 {
             let text = output.text
-            if let range = text.range(of: #"listening on http://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
+            if let range = text.range(of: #"listening on https?://127\.0\.0\.1:[0-9]+"#, options: .regularExpression) {
                 port = Int(text[range].split(separator: ":").last!)
                 break
             }

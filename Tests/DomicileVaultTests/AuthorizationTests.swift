@@ -66,6 +66,12 @@ struct AuthorizationTests {
             try await f.vault.setProvider(f.workspace.id, channel: .sms, kind: "private_ssp", settings: ["url": "https://ssp.example/sms"],
                                           actor: actor)
         },
+        Case(name: "change the egress allowlist", actor: manager) { f, actor in
+            _ = try await f.vault.setEgressAllowlist(f.workspace.id, hosts: ["evil.example"], actor: actor)
+        },
+        Case(name: "read the egress allowlist", actor: .apiKey(id: "k")) { f, actor in
+            _ = try await f.vault.egressAllowlist(f.workspace.id, actor: actor)
+        },
         Case(name: "send", actor: .apiKey(id: "k")) { f, actor in
             _ = try await f.vault.acceptMessages([.object(["message_id": .string("m-1"), "customer_id": .string("c-1"),
                                                            "channel": .string("sms"), "content": .object(["text": .string("hi")])])],
@@ -104,13 +110,15 @@ struct AuthorizationTests {
             == .string("j***@e******.com"))
         #expect(try await f.vault.lookup(.email("jane@example.com"), workspace: f.workspace.id, actor: Self.viewer, requestID: nil)
             .map(\.customerID) == [Self.c1])
+        _ = try await f.vault.setEgressAllowlist(f.workspace.id, hosts: ["ssp.example"], actor: Self.admin, requestID: "req-0")
         try await f.vault.setProvider(f.workspace.id, channel: .sms, kind: "private_ssp", settings: ["url": "https://ssp.example/sms"],
                                       actor: Self.admin, requestID: "req-1")
         await f.vault.flushReadAudit()
         let entries = try await f.vault.store.auditEntries(workspace: f.workspace.id, filter: AuditFilter(limit: 1_000))
-        // The read, the lookup and the provider change are each audited once, under their caller.
+        // The read, the lookup, the allowlist and the provider change are each audited once, under their caller.
         #expect(entries.filter { $0.draft.action == .readMasked && $0.draft.actorID == "op-v" }.count == 1)
         #expect(entries.filter { $0.draft.action == .lookup && $0.draft.actorID == "op-v" }.count == 1)
         #expect(entries.filter { $0.draft.action == .keyChange && $0.draft.attributes == ["provider:sms"] }.map(\.draft.actorID) == ["op-a"])
+        #expect(entries.filter { $0.draft.action == .settingsChange }.map(\.draft.actorID) == ["op-a"])
     }
 }

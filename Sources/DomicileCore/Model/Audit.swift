@@ -16,6 +16,8 @@ public enum AuditAction: String, Sendable, Hashable, Codable, CaseIterable {
     case loginFailed = "login_failed"
     case subjectRequest = "subject_request"
     case retention
+    /// A workspace setting that guards data: the egress allowlist.
+    case settingsChange = "settings_change"
 }
 
 /// An entry before it is chained: what happened, never a PII value.

@@ -19,12 +19,18 @@ public struct WorkspaceRecord: Sendable, Hashable {
     public var eventsURL: String?
     /// The key that signs those posts, sealed with the workspace key.
     public var sealedEventsSecret: [UInt8]?
+    /// The hosts outbound connections may reach; nil: the providers' documented hosts.
+    public var egressHosts: [String]?
     public var createdAt: Date
+
+    /// What outbound connections of this workspace may reach.
+    public var egressAllowlist: EgressAllowlist { egressHosts.map(EgressAllowlist.init(hosts:)) ?? .defaults }
 
     public init(id: WorkspaceID, region: String, rateLimitPerMinute: Int = Self.defaultRateLimitPerMinute,
                 suspended: Bool = false, allowIdentifyingCustomerIDs: Bool = false, retentionDays: Int? = nil,
                 refuseErasedCustomerIDs: Bool = false, eventsURL: String? = nil, sealedEventsSecret: [UInt8]? = nil,
-                createdAt: Date = Date()) {
+                egressHosts: [String]? = nil, createdAt: Date = Date()) {
+        self.egressHosts = egressHosts
         self.eventsURL = eventsURL
         self.sealedEventsSecret = sealedEventsSecret
         self.retentionDays = retentionDays
@@ -248,5 +254,13 @@ public struct AuditFilter: Sendable, Hashable {
         self.until = until
         self.afterSeq = afterSeq
         self.limit = limit
+    }
+}
+
+/// How both stores keep a workspace's egress hosts: one host a line (hosts hold no line breaks).
+public enum EgressHostsColumn {
+    public static func encode(_ hosts: [String]?) -> String? { hosts?.joined(separator: "\n") }
+    public static func decode(_ text: String?) -> [String]? {
+        text.map { $0.isEmpty ? [] : $0.split(separator: "\n").map(String.init) }
     }
 }

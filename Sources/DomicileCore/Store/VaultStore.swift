@@ -259,6 +259,24 @@ public protocol OutboxStore: Sendable {
     /// Undelivered events of one workspace, oldest first.
     func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent]
     func markEventsDelivered(_ ids: [String]) async throws
+
+    /// What waits in the outbox and for the main data center, across workspaces: for monitoring.
+    func outboxStatistics() async throws -> OutboxStatistics
+}
+
+public struct OutboxStatistics: Sendable, Hashable {
+    /// Messages queued or being handed to a provider.
+    public var depth: Int
+    /// When the queued message due first is due (it may be in the future: a retry's backoff).
+    public var oldestDue: Date?
+    /// Events not yet delivered to the main data center.
+    public var pendingEvents: Int
+
+    public init(depth: Int, oldestDue: Date?, pendingEvents: Int) {
+        self.depth = depth
+        self.oldestDue = oldestDue
+        self.pendingEvents = pendingEvents
+    }
 }
 
 /// What the nodes sharing a store agree on through it: which node runs a job meant to run once
