@@ -114,6 +114,20 @@ let package = Package(
             resources: [.copy("openapi.yaml")],
             swiftSettings: strict
         ),
+        // Root key services that live outside the node: OpenBao's transit engine.
+        .target(
+            name: "DomicileKMS",
+            dependencies: [
+                "DomicileCore",
+                "DomicileVault",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         // What leaves the vault over HTTP: events for the main data center.
         .target(
             name: "DomicileOutbound",
@@ -140,6 +154,7 @@ let package = Package(
                 "DomicilePostgres",
                 "DomicileHTTP",
                 "DomicileOutbound",
+                "DomicileKMS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -180,7 +195,7 @@ let package = Package(
         .testTarget(
             name: "DomicileHTTPTests",
             dependencies: [
-                "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileHTTP", "DomicileTestSupport",
+                "DomicileCore", "DomicileVault", "DomicileSQLite", "DomicileHTTP", "DomicileTestSupport", "DomicileKMS",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),

@@ -85,11 +85,23 @@ enum ErrorResponse {
             detail.endpoint = elsewhere.endpoint
             return JSONResponse.make(Body(error: detail), status: .misdirectedRequest)
         }
+        if let error = error as? KeyError, let failure = Self.kmsFailure(error) {
+            // The KMS comes back by itself: a client may retry soon.
+            return response(failure, requestID: context.requestID, headers: [.retryAfter: "5"])
+        }
         let failure = failure(for: error)
         if failure.kind == .internal {
             context.logger.error("request failed", metadata: ["error.type": "\(type(of: error))"])
         }
         return response(failure, requestID: context.requestID)
+    }
+
+    static func kmsFailure(_ error: KeyError) -> Failure? {
+        switch error {
+        case .kmsUnavailable: Failure(.unavailable, "the key service (KMS) cannot be reached; nothing was written; retry later")
+        case .kmsRefused: Failure(.unavailable, "the key service (KMS) refused to open this workspace's key; nothing was written")
+        default: nil
+        }
     }
 
     /// Turns anything thrown by a handler into a failure that is safe to show.

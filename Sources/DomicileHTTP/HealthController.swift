@@ -18,14 +18,13 @@ struct HealthController {
             JSONResponse.make(Status(status: "live"))
         }
         router.get("health/ready") { _, context in
-            do {
-                try await vault.checkReady()
-                return JSONResponse.make(Status(status: "ready", region: vault.region,
-                                                checks: ["storage": "ok", "keys": vault.keyring.root.name]))
-            } catch {
-                context.logger.warning("not ready", metadata: ["error.type": "\(type(of: error))"])
-                return JSONResponse.make(Status(status: "unavailable", region: vault.region), status: .serviceUnavailable)
+            let (ready, checks) = await vault.readiness()
+            guard ready else {
+                context.logger.warning("not ready", metadata: ["storage": "\(checks["storage"] ?? "")", "kms": "\(checks["kms"] ?? "")"])
+                return JSONResponse.make(Status(status: "unavailable", region: vault.region, checks: checks), status: .serviceUnavailable,
+                                         headers: [.retryAfter: "5"])
             }
+            return JSONResponse.make(Status(status: "ready", region: vault.region, checks: checks))
         }
         router.get("openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"],

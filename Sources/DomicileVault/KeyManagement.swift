@@ -11,6 +11,16 @@ public protocol RootKeyService: Sendable {
     /// Seals `key` so that only this service can open it; `context` is bound as associated data.
     func wrap(_ key: SymmetricKey, context: String) async throws -> [UInt8]
     func unwrap(_ wrapped: [UInt8], context: String) async throws -> SymmetricKey
+    /// Several keys at once, in order: one round trip to a remote KMS.
+    func unwrap(_ items: [(wrapped: [UInt8], context: String)]) async throws -> [SymmetricKey]
+}
+
+extension RootKeyService {
+    public func unwrap(_ items: [(wrapped: [UInt8], context: String)]) async throws -> [SymmetricKey] {
+        var keys: [SymmetricKey] = []
+        for item in items { keys.append(try await unwrap(item.wrapped, context: item.context)) }
+        return keys
+    }
 }
 
 public enum KeyError: Error, Sendable, CustomStringConvertible {
@@ -19,9 +29,15 @@ public enum KeyError: Error, Sendable, CustomStringConvertible {
     case unknownKeyVersion(UInt32)
     case malformedCiphertext
     case noWorkspaceKey
+    /// The KMS cannot be reached, is sealed or failing: retry later.
+    case kmsUnavailable(String)
+    /// The KMS refused: a revoked token or key, a ciphertext it does not open.
+    case kmsRefused(String)
 
     public var description: String {
         switch self {
+        case .kmsUnavailable(let detail): "the key service is unavailable: \(detail)"
+        case .kmsRefused(let detail): "the key service refused: \(detail)"
         case .rootKeyFile(let detail): "root key file: \(detail)"
         case .unwrapFailed: "a wrapped key did not open: wrong root key or tampered data"
         case .unknownKeyVersion(let version): "no workspace key version \(version)"
@@ -104,6 +120,10 @@ struct MeteredRootKey: RootKeyService {
 
     func unwrap(_ wrapped: [UInt8], context: String) async throws -> SymmetricKey {
         try await measure("unwrap") { try await base.unwrap(wrapped, context: context) }
+    }
+
+    func unwrap(_ items: [(wrapped: [UInt8], context: String)]) async throws -> [SymmetricKey] {
+        try await measure("unwrap") { try await base.unwrap(items) }
     }
 
     private func measure<T>(_ operation: String, _ call: () async throws -> T) async throws -> T {

@@ -36,21 +36,38 @@ public struct WorkspaceKeys: Sendable {
     }
 }
 
-/// Unwraps workspace keys through the root key service and keeps them in memory. Key versions
-/// are immutable, so only "which versions exist" can go stale: the list is read again from the
-/// store once `lifetime` has passed (a version added by the CLI or another node is used for new
-/// writes within that time), and only versions not seen before are unwrapped. A version the
-/// cache does not know also makes it reload at once.
+/// Unwraps workspace keys through the root key service and keeps them in memory.
+///
+/// Two clocks. Key versions are immutable, so only "which versions exist" can go stale: the
+/// list is read again from the store once `lifetime` has passed (a version added by the CLI or
+/// another node is used for new writes within that time), and only versions not seen before are
+/// unwrapped; a version the cache does not know also makes it reload at once. Unwrapped keys
+/// themselves are kept for `keyLifetime` (30 minutes by default) and then dropped and unwrapped
+/// again, all versions in one call: a key revoked in the KMS stops working within that time, and
+/// a KMS that is away is only needed by workspaces whose keys are not in memory. After a failed
+/// unwrap the keyring waits `retryInterval` before asking the KMS again for that workspace, so
+/// an outage answers at once instead of holding every request for the KMS's timeout.
 public final class Keyring: Sendable {
     private let store: any VaultStore
     public let root: any RootKeyService
     let lifetime: Duration
-    private let cache = Mutex<[WorkspaceID: (keys: WorkspaceKeys, checked: ContinuousClock.Instant)]>([:])
+    public let keyLifetime: Duration
+    let retryInterval: Duration
+    private struct Entry {
+        var keys: WorkspaceKeys
+        var checked: ContinuousClock.Instant
+        var unwrapped: ContinuousClock.Instant
+    }
+    private let cache = Mutex<[WorkspaceID: Entry]>([:])
+    private let failures = Mutex<[WorkspaceID: (instant: ContinuousClock.Instant, error: KeyError)]>([:])
 
-    public init(store: any VaultStore, root: any RootKeyService, lifetime: Duration = .seconds(5)) {
+    public init(store: any VaultStore, root: any RootKeyService, lifetime: Duration = .seconds(5), keyLifetime: Duration = .seconds(1800),
+                retryInterval: Duration = .seconds(1)) {
         self.store = store
         self.root = MeteredRootKey(base: root)
         self.lifetime = lifetime
+        self.keyLifetime = keyLifetime
+        self.retryInterval = retryInterval
     }
 
     static func wrapContext(_ workspace: WorkspaceID, version: UInt32) -> String {
@@ -59,31 +76,40 @@ public final class Keyring: Sendable {
 
     /// The workspace's keys; `reload` forces a fresh read (after a rotation, or an unknown version).
     public func keys(for workspace: WorkspaceID, reload: Bool = false) async throws -> WorkspaceKeys {
-        let cached = cache.withLock { $0[workspace] }
-        if !reload, let cached, ContinuousClock.now - cached.checked < lifetime { return cached.keys }
+        let now = ContinuousClock.now
+        let cached = cache.withLock { $0[workspace] }.flatMap { now - $0.unwrapped < keyLifetime ? $0 : nil }
+        if !reload, let cached, now - cached.checked < lifetime { return cached.keys }
         let records = try await store.workspaceKeys(workspace)
         guard let first = records.min(by: { $0.version < $1.version }),
               let latest = records.max(by: { $0.version < $1.version })
         else { throw KeyError.noWorkspaceKey }
         if let cached, Set(cached.keys.versions.keys) == Set(records.map(\.version)) {
-            cache.withLock { $0[workspace] = (cached.keys, ContinuousClock.now) }
+            cache.withLock { $0[workspace]?.checked = now }
             return cached.keys
         }
-        var versions: [UInt32: SymmetricKey] = [:]
-        for record in records {
-            if let known = cached?.keys.versions[record.version] {
-                versions[record.version] = known
-                continue
-            }
-            versions[record.version] = try await root.unwrap(record.wrappedKey,
-                                                             context: Self.wrapContext(workspace, version: record.version))
+        var versions = cached?.keys.versions ?? [:]
+        let missing = records.filter { versions[$0.version] == nil }
+        if let failure = failures.withLock({ $0[workspace] }), now - failure.instant < retryInterval { throw failure.error }
+        let opened: [SymmetricKey]
+        do {
+            opened = try await root.unwrap(missing.map { ($0.wrappedKey, Self.wrapContext(workspace, version: $0.version)) })
+        } catch let error as KeyError {
+            failures.withLock { $0[workspace] = (now, error) }
+            // Keys past their lifetime go even when the KMS cannot give them back.
+            cache.withLock { cache in cache = cache.filter { now - $0.value.unwrapped < keyLifetime } }
+            throw error
         }
+        failures.withLock { $0[workspace] = nil }
+        for (record, key) in zip(missing, opened) { versions[record.version] = key }
         let firstKey = versions[first.version]!
         let keys = WorkspaceKeys(workspace: workspace, versions: versions, current: latest.version,
                                  blindIndex: BlindIndex(workspaceKey: firstKey, workspace: workspace),
                                  auditChain: AuditChainKey(workspaceKey: firstKey, workspace: workspace),
                                  auditCheckpoints: AuditCheckpointSigner(workspaceKey: firstKey, workspace: workspace))
-        cache.withLock { $0[workspace] = (keys, ContinuousClock.now) }
+        cache.withLock { cache in
+            cache = cache.filter { now - $0.value.unwrapped < keyLifetime }
+            cache[workspace] = Entry(keys: keys, checked: now, unwrapped: cached?.unwrapped ?? now)
+        }
         return keys
     }
 

@@ -229,6 +229,10 @@ extension Vault {
         let targets = ids.filter { existing[$0] != nil }
         guard !targets.isEmpty else { return [] }
         let now = Date()
+        // Recorded first, outside the database, so that restoring an older backup erases them again.
+        try erasureJournal?.append(targets.map {
+            ErasureJournal.Entry(workspaceID: workspace.rawValue, tombstone: tombstone($0, keys: keys).hexEncoded, erasedAt: now)
+        })
         let outcomes = try await store.commit(CommitBatch(
             workspaceID: workspace,
             mutations: targets.map { id in

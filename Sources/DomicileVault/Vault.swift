@@ -19,6 +19,8 @@ public final class Vault: Sendable {
     /// key's expiry, and revoking through this node clears it at once.
     let acceptedCredentials: ExpiringCache<SHA256Digest, (workspace: WorkspaceID, keyID: String)>
     public let operatorPolicy: OperatorPolicy
+    /// Where erasures are recorded for replay after a restore; nil records none (tests).
+    public let erasureJournal: ErasureJournal?
     /// For what the vault does in the background (writing read audits), outside any request.
     let logger: Logger
     /// Reveals per operator per hour, and login attempts per client address: counted across nodes.
@@ -33,14 +35,16 @@ public final class Vault: Sendable {
     ///   - readAuditWindow: how long the audit entries of reads gather before one commit writes them.
     public init(store: any VaultStore, root: any RootKeyService, region: String, cacheLifetime: Duration = .seconds(5),
                 operatorPolicy: OperatorPolicy = OperatorPolicy(), readAuditWindow: Duration = .milliseconds(20),
-                directory: RegionDirectory = RegionDirectory(), logger: Logger = Logger(label: "domicile.vault")) {
+                directory: RegionDirectory = RegionDirectory(), keyLifetime: Duration = .seconds(1800),
+                erasureJournal: ErasureJournal? = nil, logger: Logger = Logger(label: "domicile.vault")) {
         self.directory = directory
+        self.erasureJournal = erasureJournal
         self.logger = logger
         self.loginLimiter = SharedWindowCounter(scope: "logins", window: operatorPolicy.lockout)
         self.readAudit = AuditBuffer(window: readAuditWindow)
         self.operatorPolicy = operatorPolicy
         self.store = store
-        self.keyring = Keyring(store: store, root: root, lifetime: cacheLifetime)
+        self.keyring = Keyring(store: store, root: root, lifetime: cacheLifetime, keyLifetime: keyLifetime)
         self.region = region
         workspaces = ExpiringCache(lifetime: cacheLifetime)
         schemas = ExpiringCache(lifetime: cacheLifetime)
@@ -195,10 +199,26 @@ public final class Vault: Sendable {
         guard try await store.workspace(id) != nil else { throw StoreError.notFound("workspace \(id)") }
     }
 
-    /// Readiness: storage answers and the root key service works.
+    /// Readiness: storage answers and the root key service (the KMS) wraps and unwraps.
     public func checkReady() async throws {
         try await store.ping()
         try await keyring.selfTest()
+    }
+
+    /// Each dependency's state, for `/health/ready`: `storage` and `kms` are `ok`, `unavailable`
+    /// or (the KMS) `refused`; `key_service` names the root key service.
+    public func readiness() async -> (ready: Bool, checks: [String: String]) {
+        var checks = ["key_service": keyring.root.name]
+        checks["storage"] = (try? await store.ping()) != nil ? "ok" : "unavailable"
+        do {
+            try await keyring.selfTest()
+            checks["kms"] = "ok"
+        } catch KeyError.kmsRefused {
+            checks["kms"] = "refused"
+        } catch {
+            checks["kms"] = "unavailable"
+        }
+        return (checks["storage"] == "ok" && checks["kms"] == "ok", checks)
     }
 }
 

@@ -38,7 +38,7 @@ struct Domicile: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "domicile",
         abstract: "Domicile: the in-region PII vault of a customer-engagement platform.",
-        subcommands: [Serve.self, Workspace.self, OperatorCommand.self, AuditCommand.self],
+        subcommands: [Serve.self, Workspace.self, OperatorCommand.self, AuditCommand.self, BackupCommand.self, RestoreCommand.self],
         defaultSubcommand: Serve.self)
 }
 

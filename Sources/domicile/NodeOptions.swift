@@ -1,5 +1,6 @@
 import ArgumentParser
 import DomicileCore
+import DomicileKMS
 import DomicileOutbound
 import DomicilePostgres
 import DomicileSQLite
@@ -29,6 +30,67 @@ struct NodeOptions: ParsableArguments {
     /// How long read audit entries gather before one commit writes them (tests stretch it).
     @Option(help: .hidden) var readAuditWindowMs: Int = 20
 
+    @Option(help: "Root of trust: local-file (a key file, the default) or openbao (OpenBao's transit engine). Env: DOMICILE_KMS.")
+    var kms: String = ProcessInfo.processInfo.environment["DOMICILE_KMS"] ?? "local-file"
+
+    @Option(help: ArgumentHelp("OpenBao's address, https://host:8200. Env: DOMICILE_KMS_ADDRESS.", valueName: "url"))
+    var kmsAddress: String? = ProcessInfo.processInfo.environment["DOMICILE_KMS_ADDRESS"]
+
+    @Option(help: ArgumentHelp("The transit key that wraps workspace keys. Env: DOMICILE_KMS_KEY.", valueName: "name"))
+    var kmsKey: String = ProcessInfo.processInfo.environment["DOMICILE_KMS_KEY"] ?? "domicile"
+
+    @Option(help: ArgumentHelp("Where the transit engine is mounted. Env: DOMICILE_KMS_MOUNT.", valueName: "path"))
+    var kmsMount: String = ProcessInfo.processInfo.environment["DOMICILE_KMS_MOUNT"] ?? "transit"
+
+    @Option(help: ArgumentHelp("PEM CA of OpenBao's certificate (default: the system's trust store). Env: DOMICILE_KMS_CA_CERT.", valueName: "file"))
+    var kmsCACert: String? = ProcessInfo.processInfo.environment["DOMICILE_KMS_CA_CERT"]
+
+    @Option(help: ArgumentHelp("File holding the OpenBao token (else DOMICILE_KMS_TOKEN). Env: DOMICILE_KMS_TOKEN_FILE.", valueName: "file"))
+    var kmsTokenFile: String? = ProcessInfo.processInfo.environment["DOMICILE_KMS_TOKEN_FILE"]
+
+    @Option(help: "Seconds an unwrapped workspace key stays in memory before the KMS is asked again (a key revoked in the KMS stops working within this time). Env: DOMICILE_KEY_CACHE_SECONDS.")
+    var keyCacheSeconds: Int = Int(ProcessInfo.processInfo.environment["DOMICILE_KEY_CACHE_SECONDS"] ?? "") ?? 1800
+
+    @Option(help: ArgumentHelp(
+        "Append-only record of erasures (no one named: digests), replayed by `domicile restore`; keep it apart from the database and its backups. Env: DOMICILE_ERASURE_JOURNAL. Default: <data-dir>/erasures.jsonl.",
+        valueName: "file"))
+    var erasureJournal: String?
+
+    var erasureJournalPath: String {
+        erasureJournal ?? ProcessInfo.processInfo.environment["DOMICILE_ERASURE_JOURNAL"]
+            ?? (dataDir as NSString).appendingPathComponent("erasures.jsonl")
+    }
+
+    /// The root key service: the local key file, or OpenBao's transit engine.
+    func rootKeyService(logger: Logger) throws -> any RootKeyService {
+        switch kms {
+        case "local-file":
+            let keyPath = rootKeyFile ?? ProcessInfo.processInfo.environment["DOMICILE_ROOT_KEY_FILE"]
+                ?? (dataDir as NSString).appendingPathComponent("root.key")
+            let (root, created) = try LocalKeyFileRootKey.loadOrCreate(at: keyPath)
+            if created { logger.notice("generated a new root key", metadata: ["path": "\(keyPath)"]) }
+            return root
+        case "openbao":
+            guard let kmsAddress else { throw ValidationError("--kms openbao needs --kms-address") }
+            let token: String
+            if let kmsTokenFile {
+                guard let text = FileManager.default.contents(atPath: kmsTokenFile) else {
+                    throw ValidationError("cannot read the token file \(kmsTokenFile)")
+                }
+                token = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            } else {
+                token = ProcessInfo.processInfo.environment["DOMICILE_KMS_TOKEN"] ?? ""
+            }
+            do {
+                return try OpenBaoTransit(address: kmsAddress, keyName: kmsKey, token: token, mount: kmsMount, caCertificatePath: kmsCACert)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        default:
+            throw ValidationError("--kms must be local-file or openbao")
+        }
+    }
+
     var databasePath: String { (dataDir as NSString).appendingPathComponent("domicile.sqlite") }
 
     /// The PostgreSQL URL from the option or the environment, if any.
@@ -47,17 +109,22 @@ struct NodeOptions: ParsableArguments {
                    directory: RegionDirectory = RegionDirectory()) async throws -> Vault {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let keyPath = rootKeyFile ?? ProcessInfo.processInfo.environment["DOMICILE_ROOT_KEY_FILE"] ?? (dataDir as NSString).appendingPathComponent("root.key")
-        let (root, created) = try LocalKeyFileRootKey.loadOrCreate(at: keyPath)
-        if created { logger.notice("generated a new root key", metadata: ["path": "\(keyPath)"]) }
-        let store: any VaultStore
+        guard keyCacheSeconds > 0 else { throw ValidationError("--key-cache-seconds must be positive") }
+        let root = try rootKeyService(logger: logger)
+        let store = try await openStore(logger: logger)
+        return Vault(store: store, root: root, region: region, operatorPolicy: operatorPolicy,
+                     readAuditWindow: .milliseconds(readAuditWindowMs), directory: directory, keyLifetime: .seconds(keyCacheSeconds),
+                     erasureJournal: ErasureJournal(path: erasureJournalPath))
+    }
+
+    /// The store alone (the data folder is created first): SQLite in the data folder, or PostgreSQL.
+    func openStore(logger: Logger) async throws -> any VaultStore {
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         if let databaseURL {
             guard databasePoolSize > 0 else { throw ValidationError("--database-pool-size must be positive") }
-            store = try await PostgresVaultStore.open(url: databaseURL, poolSize: databasePoolSize, logger: logger)
-        } else {
-            store = try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
+            return try await PostgresVaultStore.open(url: databaseURL, poolSize: databasePoolSize, logger: logger)
         }
-        return Vault(store: store, root: root, region: region, operatorPolicy: operatorPolicy,
-                     readAuditWindow: .milliseconds(readAuditWindowMs), directory: directory)
+        return try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
     }
 }

@@ -38,7 +38,8 @@ struct MalformedRequestTests {
         // Whoever writes the database damages the customer's wrapped data key: reading it is now a server error.
         let sqlite = Process()
         sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        sqlite.arguments = [(dataDir as NSString).appendingPathComponent("domicile.sqlite"),
+        // The server writes too (shared counters, four times a second): wait for the lock rather than fail.
+        sqlite.arguments = ["-cmd", ".timeout 5000", (dataDir as NSString).appendingPathComponent("domicile.sqlite"),
                             "UPDATE customers SET data_key = zeroblob(length(data_key)) WHERE customer_id = 'c-1';"]
         try sqlite.run()
         sqlite.waitUntilExit()
