@@ -101,13 +101,22 @@ public struct OpenBaoTransit: RootKeyService {
         }
     }
 
+    /// A new version of the transit key (`POST /v1/{mount}/keys/{key}/rotate`): encryptions use
+    /// it from now on, older versions still decrypt until OpenBao's `min_decryption_version` is
+    /// raised (an operator's decision, once `domicile keys rotate-root` has finished).
+    public func beginRotation() async throws {
+        _ = try await post("keys", [:], path: "\(base)/keys/\(keyName)/rotate")
+    }
+
+    public func finishRotation() async throws {}
+
     static func associatedData(_ context: String) -> String {
         Data(("domicile.root-wrap.v1\u{0}" + context).utf8).base64EncodedString()
     }
 
     /// One transit call. Never logs or returns a value: errors name OpenBao's status only.
-    private func post(_ operation: String, _ body: [String: Any]) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: "\(base)/\(operation)/\(keyName)")
+    private func post(_ operation: String, _ body: [String: Any], path: String? = nil) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: path ?? "\(base)/\(operation)/\(keyName)")
         request.method = .POST
         request.headers.add(name: "X-Vault-Token", value: token)
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -121,6 +130,8 @@ public struct OpenBaoTransit: RootKeyService {
             throw KeyError.kmsUnavailable("OpenBao cannot be reached")
         }
         switch response.status.code {
+        case 204:
+            return [:]
         case 200..<300:
             guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: bytes)) as? [String: Any] else {
                 throw KeyError.kmsUnavailable("OpenBao answered something that is not JSON")

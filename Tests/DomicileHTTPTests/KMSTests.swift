@@ -87,6 +87,29 @@ struct KMSTests {
         }
     }
 
+    @Test func rotatingTheRootRewrapsEveryWorkspaceKeyWithTheNewTransitVersion() async throws {
+        let bao = try await TestOpenBao.start()
+        defer { bao.stop() }
+        let store = try Self.store()
+        let token = try bao.domicileToken()
+        let vault = try Self.vault(bao, token: token, store: store)
+        let acme = WorkspaceID(trusted: "acme")
+        _ = try await vault.createWorkspace(acme)
+        _ = try await vault.ingest([.object(["type": .string("customer"), "customer_id": .string("c-1"),
+                                             "attributes": .object(["email": .string("jane@example.com")])])],
+                                   workspace: try await vault.workspace(acme)!, actor: .apiKey(id: "k"))
+        // An administrator's token may rotate the transit key; Domicile's own only encrypts and decrypts.
+        let administrator = try Self.vault(bao, token: bao.rootToken, store: store)
+        #expect(try await administrator.rotateRoot() == 1)
+        let wrapped = try #require(try await store.workspaceKeys(acme).first?.wrappedKey)
+        #expect(String(decoding: wrapped.dropFirst(), as: UTF8.self).hasPrefix("vault:v2:"))
+        // The old transit version no longer decrypts, and nothing needs it.
+        try bao.run(["write", "transit/keys/domicile/config", "min_decryption_version=2"])
+        let fresh = try Self.vault(bao, token: token, store: store)
+        let view = try await fresh.customerView(CustomerID(trusted: "c-1"), workspace: acme, reveal: true)
+        #expect(view?.attributes["email"] == .string("jane@example.com"))
+    }
+
     @Test func aRevokedTokenStopsWorkingWithinTheKeyCacheTime() async throws {
         let bao = try await TestOpenBao.start()
         defer { bao.stop() }

@@ -134,7 +134,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
 /// or a reader sees only what it needs. Storage is untrusted: everything identifying arrives
 /// sealed. Every backend passes the same conformance suite.
 public protocol VaultStore: WorkspaceStore, CustomerStore, OperatorStore, SubjectRequestStore, AuditStore, OutboxStore,
-    CoordinationStore {
+    CoordinationStore, KeyRotationStore {
     /// Checks that the store answers (readiness).
     func ping() async throws
     /// Makes deleted data unrecoverable from the store's own files (a backend that keeps old
@@ -281,6 +281,25 @@ public struct OutboxStatistics: Sendable, Hashable {
 
 /// What the nodes sharing a store agree on through it: which node runs a job meant to run once
 /// per region, and the counts that limits are checked against.
+/// What rotating a workspace key needs: which versions customers' data keys are wrapped with,
+/// rewrapping them, and removing a version nothing uses. A wrapped data key names its version in
+/// bytes 2 to 5 (big-endian), which is what the queries read.
+public protocol KeyRotationStore: Sendable {
+    /// Customers per workspace key version their data key is wrapped with.
+    func dataKeyVersions(workspace: WorkspaceID) async throws -> [UInt32: Int]
+    /// Customers whose data key is not wrapped with `version`, in customer id order after `after`.
+    func dataKeysNotWrapped(with version: UInt32, workspace: WorkspaceID, after: CustomerID?, limit: Int) async throws
+        -> [(customerID: CustomerID, wrapped: [UInt8])]
+    /// Replaces wrapped data keys, each only if it is still `old` (nothing else of the row changes).
+    /// - Returns: how many were replaced.
+    func rewrapDataKeys(_ changes: [(customerID: CustomerID, old: [UInt8], new: [UInt8])], workspace: WorkspaceID) async throws -> Int
+    /// Deletes a workspace key version, in one statement, unless a customer's data key still
+    /// names it. - Returns: whether it was deleted.
+    func retireWorkspaceKey(_ version: UInt32, workspace: WorkspaceID) async throws -> Bool
+    /// Replaces the wrapped form of workspace key versions (a root key rotation), all in one transaction.
+    func replaceWrappedWorkspaceKeys(_ records: [WorkspaceKeyRecord]) async throws
+}
+
 public protocol CoordinationStore: Sendable {
     /// Takes or renews `job`'s lease for `holder` until `until`. Granted when no one holds it,
     /// when `holder` already does, or when the holder's lease had run out at `now`.

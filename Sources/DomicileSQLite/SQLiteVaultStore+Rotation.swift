@@ -1,0 +1,70 @@
+import DomicileCore
+import Foundation
+import GRDB
+
+extension SQLiteVaultStore {
+    static func versionBlob(_ version: UInt32) -> Data {
+        Data([UInt8(version >> 24), UInt8(version >> 16 & 0xFF), UInt8(version >> 8 & 0xFF), UInt8(version & 0xFF)])
+    }
+
+    public func dataKeyVersions(workspace: WorkspaceID) async throws -> [UInt32: Int] {
+        try await pool.read { db in
+            var counts: [UInt32: Int] = [:]
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT substr(data_key, 2, 4) AS version, count(*) AS customers FROM customers WHERE workspace_id = ? GROUP BY 1
+                """, arguments: [workspace.rawValue])
+            for row in rows {
+                let bytes = [UInt8]((row["version"] as Data?) ?? Data())
+                guard bytes.count == 4 else { continue }
+                counts[bytes.reduce(0) { $0 << 8 | UInt32($1) }] = row["customers"]
+            }
+            return counts
+        }
+    }
+
+    public func dataKeysNotWrapped(with version: UInt32, workspace: WorkspaceID, after: CustomerID?, limit: Int) async throws
+        -> [(customerID: CustomerID, wrapped: [UInt8])]
+    {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT customer_id, data_key FROM customers
+                WHERE workspace_id = ? AND customer_id > ? AND substr(data_key, 2, 4) <> ?
+                ORDER BY customer_id LIMIT ?
+                """, arguments: [workspace.rawValue, after?.rawValue ?? "", Self.versionBlob(version), limit]).map { row in
+                (CustomerID(trusted: row["customer_id"]), [UInt8](row["data_key"] as Data))
+            }
+        }
+    }
+
+    public func rewrapDataKeys(_ changes: [(customerID: CustomerID, old: [UInt8], new: [UInt8])], workspace: WorkspaceID) async throws -> Int {
+        guard !changes.isEmpty else { return 0 }
+        return try await groupCommit { db in
+            var replaced = 0
+            for change in changes {
+                try db.execute(sql: "UPDATE customers SET data_key = ? WHERE workspace_id = ? AND customer_id = ? AND data_key = ?",
+                               arguments: [Data(change.new), workspace.rawValue, change.customerID.rawValue, Data(change.old)])
+                replaced += db.changesCount
+            }
+            return replaced
+        }
+    }
+
+    public func retireWorkspaceKey(_ version: UInt32, workspace: WorkspaceID) async throws -> Bool {
+        try await groupCommit { db in
+            try db.execute(sql: """
+                DELETE FROM workspace_keys WHERE workspace_id = ?1 AND version = ?2
+                AND NOT EXISTS (SELECT 1 FROM customers WHERE workspace_id = ?1 AND substr(data_key, 2, 4) = ?3)
+                """, arguments: [workspace.rawValue, version, Self.versionBlob(version)])
+            return db.changesCount > 0
+        }
+    }
+
+    public func replaceWrappedWorkspaceKeys(_ records: [WorkspaceKeyRecord]) async throws {
+        try await writeTransaction { db in
+            for record in records {
+                try db.execute(sql: "UPDATE workspace_keys SET wrapped_key = ? WHERE workspace_id = ? AND version = ?",
+                               arguments: [Data(record.wrappedKey), record.workspaceID.rawValue, record.version])
+            }
+        }
+    }
+}
