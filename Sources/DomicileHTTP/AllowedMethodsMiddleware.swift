@@ -15,7 +15,11 @@ struct AllowedMethodsMiddleware: RouterMiddleware {
 
     init(routes: [Router<Context>.RouteDescription]) {
         var methods: [String: Set<String>] = [:]
-        for route in routes { methods[route.path.description, default: []].insert(route.method.rawValue) }
+        for route in routes {
+            methods[route.path.description, default: []].insert(route.method.rawValue)
+            // HeadMiddleware answers HEAD on every GET route.
+            if route.method == .get { methods[route.path.description, default: []].insert("HEAD") }
+        }
         self.routes = methods.map { pattern, allowed in
             (pattern.split(separator: "/", omittingEmptySubsequences: true), pattern, allowed.sorted())
         }

@@ -57,7 +57,7 @@ public enum DomicileAPI {
         let router = router(vault: vault, limiter: limiter, requireClientCertificate: transport?.clientCertificateAuthorities != nil,
                             metrics: metrics)
         return Application(
-            router: router,
+            router: HeadAsGet(router),
             server: try transport.map { try .tls(.http1(), tlsConfiguration: $0.tlsConfiguration) } ?? .http1(),
             configuration: .init(address: .hostname(host, port: port), serverName: "domicile"),
             services: services,

@@ -42,7 +42,7 @@ struct APIFixture {
     }
 
     func test(limiter: RateLimiter = RateLimiter(), _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        let app = Application(router: DomicileAPI.router(vault: vault, limiter: limiter))
+        let app = Application(router: HeadAsGet(DomicileAPI.router(vault: vault, limiter: limiter)))
         try await app.test(.router) { client in try await body(client) }
     }
 }
