@@ -31,7 +31,7 @@ struct KMSTests {
         let bao = try await TestOpenBao.start()
         defer { bao.stop() }
         let store = try Self.store()
-        let vault = try Self.vault(bao, token: try bao.domicileToken(), store: store)
+        let vault = try Self.vault(bao, token: try await bao.domicileToken(), store: store)
         let key = try await vault.createWorkspace(WorkspaceID(trusted: "acme"))
         let wrapped = try #require(try await store.workspaceKeys(WorkspaceID(trusted: "acme")).first?.wrappedKey)
         #expect(wrapped.first == 2 && String(decoding: wrapped.dropFirst(), as: UTF8.self).hasPrefix("vault:v1:"))
@@ -47,7 +47,7 @@ struct KMSTests {
             #expect((ready.json["checks"] as? [String: String]) == ["storage": "ok", "kms": "ok", "key_service": "openbao-transit"])
         }
         // A second node (a fresh keyring) opens the same keys through OpenBao.
-        let other = try Self.vault(bao, token: try bao.domicileToken(), store: store)
+        let other = try Self.vault(bao, token: try await bao.domicileToken(), store: store)
         let record = try await other.read(CustomerID(trusted: "c-1"), workspace: WorkspaceID(trusted: "acme"), actor: .apiKey(id: "k"),
                                           requestID: nil)
         #expect(record?.attributes["first_name"] == .string("J***"))
@@ -57,7 +57,7 @@ struct KMSTests {
         let bao = try await TestOpenBao.start()
         defer { bao.stop() }
         let store = try Self.store()
-        let token = try bao.domicileToken()
+        let token = try await bao.domicileToken()
         let node = try Self.vault(bao, token: token, store: store)
         let warm = try await node.createWorkspace(WorkspaceID(trusted: "warm"))
         // Created through another process: this node has never unwrapped its key.
@@ -91,7 +91,7 @@ struct KMSTests {
         let bao = try await TestOpenBao.start()
         defer { bao.stop() }
         let store = try Self.store()
-        let token = try bao.domicileToken()
+        let token = try await bao.domicileToken()
         let vault = try Self.vault(bao, token: token, store: store)
         let acme = WorkspaceID(trusted: "acme")
         _ = try await vault.createWorkspace(acme)
@@ -104,7 +104,7 @@ struct KMSTests {
         let wrapped = try #require(try await store.workspaceKeys(acme).first?.wrappedKey)
         #expect(String(decoding: wrapped.dropFirst(), as: UTF8.self).hasPrefix("vault:v2:"))
         // The old transit version no longer decrypts, and nothing needs it.
-        try bao.run(["write", "transit/keys/domicile/config", "min_decryption_version=2"])
+        try await bao.setMinimumDecryptionVersion(2)
         let fresh = try Self.vault(bao, token: token, store: store)
         let view = try await fresh.customerView(CustomerID(trusted: "c-1"), workspace: acme, reveal: true)
         #expect(view?.attributes["email"] == .string("jane@example.com"))
@@ -113,13 +113,13 @@ struct KMSTests {
     @Test func aRevokedTokenStopsWorkingWithinTheKeyCacheTime() async throws {
         let bao = try await TestOpenBao.start()
         defer { bao.stop() }
-        let token = try bao.domicileToken()
+        let token = try await bao.domicileToken()
         let vault = try Self.vault(bao, token: token, store: try Self.store(), keyLifetime: .seconds(1))
         let key = try await vault.createWorkspace(WorkspaceID(trusted: "acme"))
         try await Application(router: DomicileAPI.router(vault: vault)).test(.router) { client in
             let auth = APIFixture.basic("acme", key.secret)
             #expect(try await client.send(.post, "/v1/transition/acme", auth: auth, json: transition(Self.jane)).status == .ok)
-            try bao.run(["token", "revoke", token])
+            try await bao.revoke(token: token)
             try await Task.sleep(for: .milliseconds(1200))
             let refused = try await client.send(.get, "/v1/workspaces/acme/customers/c-1", auth: auth)
             #expect(refused.status == .serviceUnavailable)

