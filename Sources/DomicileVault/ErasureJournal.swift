@@ -85,10 +85,14 @@ extension Vault {
                 let page = try await store.customerIDs(workspace: id, after: after, limit: 1_000)
                 guard let last = page.last else { break }
                 after = last
-                let listed = page.filter { latest[tombstone($0, keys: keys).hexEncoded] != nil }
+                // Each customer's digest once: the erasure time it is listed with, if any.
+                var listed: [CustomerID: Date] = [:]
+                for customer in page {
+                    if let erasedAt = latest[tombstone(customer, keys: keys).hexEncoded] { listed[customer] = erasedAt }
+                }
                 guard !listed.isEmpty else { continue }
-                for (customer, record) in try await store.customers(listed, workspace: id)
-                where record.updatedAt <= latest[tombstone(customer, keys: keys).hexEncoded]! {
+                for (customer, record) in try await store.customers(Array(listed.keys), workspace: id)
+                where record.updatedAt <= listed[customer]! {
                     due.append(customer)
                 }
             }

@@ -199,12 +199,6 @@ public final class Vault: Sendable {
         guard try await store.workspace(id) != nil else { throw StoreError.notFound("workspace \(id)") }
     }
 
-    /// Readiness: storage answers and the root key service (the KMS) wraps and unwraps.
-    public func checkReady() async throws {
-        try await store.ping()
-        try await keyring.selfTest()
-    }
-
     /// Each dependency's state, for `/health/ready`: `storage` and `kms` are `ok`, `unavailable`
     /// or (the KMS) `refused`; `key_service` names the root key service.
     public func readiness() async -> (ready: Bool, checks: [String: String]) {
