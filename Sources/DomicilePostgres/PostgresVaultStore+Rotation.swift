@@ -67,4 +67,17 @@ extension PostgresVaultStore {
             }
         }
     }
+
+    public func setBlindIndexStates(_ states: [UInt32: BlindIndexState?], workspace: WorkspaceID) async throws {
+        let logger = self.logger
+        try await transaction { connection in
+            for (version, state) in states {
+                _ = try await connection.rows("""
+                    UPDATE workspace_keys SET index_role = \(state?.role.rawValue), index_since = \(state?.since.millis),
+                        index_cursor = \(state?.cursor?.rawValue)
+                    WHERE workspace_id = \(workspace.rawValue) AND version = \(Int64(version))
+                    """, logger)
+            }
+        }
+    }
 }

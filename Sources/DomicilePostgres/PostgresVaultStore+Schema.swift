@@ -243,6 +243,13 @@ extension PostgresVaultStore {
             // providers' documented hosts.
             "ALTER TABLE workspaces ADD COLUMN egress_hosts TEXT",
         ]),
+        (3, "blind-index-versions", [
+            // Which workspace key version keys the blind index (BlindIndexState): NULL on every
+            // row means the first version, as before.
+            "ALTER TABLE workspace_keys ADD COLUMN index_role TEXT",
+            "ALTER TABLE workspace_keys ADD COLUMN index_since BIGINT",
+            "ALTER TABLE workspace_keys ADD COLUMN index_cursor TEXT",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

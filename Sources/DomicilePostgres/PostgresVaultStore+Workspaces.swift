@@ -49,7 +49,11 @@ extension PostgresVaultStore {
     public func workspaceKeys(_ id: WorkspaceID) async throws -> [WorkspaceKeyRecord] {
         try await rows("SELECT * FROM workspace_keys WHERE workspace_id = \(id.rawValue) ORDER BY version").map { row in
             WorkspaceKeyRecord(workspaceID: id, version: UInt32(try row.int("version")), wrappedKey: try row.bytes("wrapped_key"),
-                               createdAt: try row.date("created_at"))
+                               createdAt: try row.date("created_at"),
+                               blindIndex: try row.optionalText("index_role").flatMap(BlindIndexState.Role.init(rawValue:)).map {
+                                   BlindIndexState(role: $0, since: try row.optionalDate("index_since") ?? Date(millis: 0),
+                                                   cursor: try row.optionalText("index_cursor").map(CustomerID.init(trusted:)))
+                               })
         }
     }
 
@@ -60,8 +64,9 @@ extension PostgresVaultStore {
 
     static func insert(_ key: WorkspaceKeyRecord, _ connection: PostgresConnection, _ logger: Logger) async throws {
         _ = try await connection.rows("""
-            INSERT INTO workspace_keys (workspace_id, version, wrapped_key, created_at)
-            VALUES (\(key.workspaceID.rawValue), \(Int64(key.version)), \(key.wrappedKey.bytea), \(key.createdAt.millis))
+            INSERT INTO workspace_keys (workspace_id, version, wrapped_key, created_at, index_role, index_since, index_cursor)
+            VALUES (\(key.workspaceID.rawValue), \(Int64(key.version)), \(key.wrappedKey.bytea), \(key.createdAt.millis),
+                    \(key.blindIndex?.role.rawValue), \(key.blindIndex?.since.millis), \(key.blindIndex?.cursor?.rawValue))
             """, logger)
     }
 

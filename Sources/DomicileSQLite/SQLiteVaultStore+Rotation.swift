@@ -67,4 +67,14 @@ extension SQLiteVaultStore {
             }
         }
     }
+
+    public func setBlindIndexStates(_ states: [UInt32: BlindIndexState?], workspace: WorkspaceID) async throws {
+        try await writeTransaction { db in
+            for (version, state) in states {
+                try db.execute(sql: """
+                    UPDATE workspace_keys SET index_role = ?, index_since = ?, index_cursor = ? WHERE workspace_id = ? AND version = ?
+                    """, arguments: [state?.role.rawValue, state?.since.millis, state?.cursor?.rawValue, workspace.rawValue, Int64(version)])
+            }
+        }
+    }
 }

@@ -258,6 +258,15 @@ extension SQLiteVaultStore {
             // providers' documented hosts.
             try db.execute(sql: "ALTER TABLE workspaces ADD COLUMN egress_hosts TEXT")
         }
+        migrator.registerMigration("11-blind-index-versions") { db in
+            // Which workspace key version keys the blind index (BlindIndexState): NULL on every
+            // row means the first version, as before.
+            try db.execute(sql: """
+                ALTER TABLE workspace_keys ADD COLUMN index_role TEXT;
+                ALTER TABLE workspace_keys ADD COLUMN index_since INTEGER;
+                ALTER TABLE workspace_keys ADD COLUMN index_cursor TEXT;
+                """)
+        }
         return migrator
     }
 }

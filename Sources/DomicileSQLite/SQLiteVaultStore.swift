@@ -140,7 +140,11 @@ public final class SQLiteVaultStore: VaultStore {
             try Row.fetchAll(db, sql: "SELECT * FROM workspace_keys WHERE workspace_id = ? ORDER BY version",
                              arguments: [id.rawValue]).map { row in
                 WorkspaceKeyRecord(workspaceID: id, version: UInt32(row["version"] as Int64),
-                                   wrappedKey: [UInt8](row["wrapped_key"] as Data), createdAt: Date(millis: row["created_at"]))
+                                   wrappedKey: [UInt8](row["wrapped_key"] as Data), createdAt: Date(millis: row["created_at"]),
+                                   blindIndex: (row["index_role"] as String?).flatMap(BlindIndexState.Role.init(rawValue:)).map {
+                                       BlindIndexState(role: $0, since: Date(millis: row["index_since"] as Int64? ?? 0),
+                                                       cursor: (row["index_cursor"] as String?).map(CustomerID.init(trusted:)))
+                                   })
             }
         }
     }
@@ -422,8 +426,11 @@ public final class SQLiteVaultStore: VaultStore {
     }
 
     static func insert(_ key: WorkspaceKeyRecord, _ db: Database) throws {
-        try db.execute(sql: "INSERT INTO workspace_keys (workspace_id, version, wrapped_key, created_at) VALUES (?, ?, ?, ?)",
-                       arguments: [key.workspaceID.rawValue, Int64(key.version), Data(key.wrappedKey), key.createdAt.millis])
+        try db.execute(sql: """
+            INSERT INTO workspace_keys (workspace_id, version, wrapped_key, created_at, index_role, index_since, index_cursor)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [key.workspaceID.rawValue, Int64(key.version), Data(key.wrappedKey), key.createdAt.millis,
+                             key.blindIndex?.role.rawValue, key.blindIndex?.since.millis, key.blindIndex?.cursor?.rawValue])
     }
 
     static func save(_ key: APIKeyRecord, _ db: Database) throws {

@@ -9,14 +9,19 @@ public struct WorkspaceKeys: Sendable {
     public let versions: [UInt32: SymmetricKey]
     /// The version new data keys are wrapped with.
     public let current: UInt32
-    public let blindIndex: BlindIndex
-    /// Links the audit chain (derived from the first version, like the blind index).
+    /// The customers' blind index: the version lookups use, and the one a rotation is building.
+    public let index: BlindIndexVersions
+    /// Keyed digests derived from the first version, which index rotation does not move: erased
+    /// customer ids (tombstones, which cannot be recomputed: the ids are gone) and operators'
+    /// e-mail addresses (sealed with the first version too).
+    public let firstVersionIndex: BlindIndex
+    /// Links the audit chain (derived from the first version).
     public let auditChain: AuditChainKey
     /// Signs checkpoints of the audit chain's head.
     public let auditCheckpoints: AuditCheckpointSigner
 
     public var currentKey: SymmetricKey { versions[current]! }
-    /// The first version: what keys that must outlive rotation (blind index, audit chain, operator e-mails, audit reasons) derive from.
+    /// The first version: what keys that must outlive rotation (tombstones, audit chain, operator e-mails, audit reasons) derive from.
     public var firstKey: SymmetricKey { versions[versions.keys.min()!]! }
 
     public func key(version: UInt32) throws -> SymmetricKey {
@@ -55,6 +60,8 @@ public final class Keyring: Sendable {
     let retryInterval: Duration
     private struct Entry {
         var keys: WorkspaceKeys
+        /// The versions and blind-index roles `keys` were made from.
+        var records: [UInt32: BlindIndexState.Role?]
         var checked: ContinuousClock.Instant
         var unwrapped: ContinuousClock.Instant
     }
@@ -83,32 +90,43 @@ public final class Keyring: Sendable {
         guard let first = records.min(by: { $0.version < $1.version }),
               let latest = records.max(by: { $0.version < $1.version })
         else { throw KeyError.noWorkspaceKey }
-        if let cached, Set(cached.keys.versions.keys) == Set(records.map(\.version)) {
+        let described = Dictionary(uniqueKeysWithValues: records.map { ($0.version, $0.blindIndex?.role) })
+        if let cached, cached.records == described {
             cache.withLock { $0[workspace]?.checked = now }
             return cached.keys
         }
-        var versions = cached?.keys.versions ?? [:]
+        // Versions that went away are dropped; only those not seen before are unwrapped.
+        var versions = (cached?.keys.versions ?? [:]).filter { described[$0.key] != nil }
         let missing = records.filter { versions[$0.version] == nil }
-        if let failure = failures.withLock({ $0[workspace] }), now - failure.instant < retryInterval { throw failure.error }
-        let opened: [SymmetricKey]
-        do {
-            opened = try await root.unwrap(missing.map { ($0.wrappedKey, Self.wrapContext(workspace, version: $0.version)) })
-        } catch let error as KeyError {
-            failures.withLock { $0[workspace] = (now, error) }
-            // Keys past their lifetime go even when the KMS cannot give them back.
-            cache.withLock { cache in cache = cache.filter { now - $0.value.unwrapped < keyLifetime } }
-            throw error
+        if !missing.isEmpty {
+            if let failure = failures.withLock({ $0[workspace] }), now - failure.instant < retryInterval { throw failure.error }
+            let opened: [SymmetricKey]
+            do {
+                opened = try await root.unwrap(missing.map { ($0.wrappedKey, Self.wrapContext(workspace, version: $0.version)) })
+            } catch let error as KeyError {
+                failures.withLock { $0[workspace] = (now, error) }
+                // Keys past their lifetime go even when the KMS cannot give them back.
+                cache.withLock { cache in cache = cache.filter { now - $0.value.unwrapped < keyLifetime } }
+                throw error
+            }
+            failures.withLock { $0[workspace] = nil }
+            for (record, key) in zip(missing, opened) { versions[record.version] = key }
         }
-        failures.withLock { $0[workspace] = nil }
-        for (record, key) in zip(missing, opened) { versions[record.version] = key }
         let firstKey = versions[first.version]!
+        let roles = BlindIndexVersions.roles(of: records)
+        func indexVersion(_ number: UInt32) throws -> BlindIndexVersions.Version {
+            guard let key = versions[number] else { throw KeyError.unknownKeyVersion(number) }
+            return .init(number: number, index: BlindIndex(workspaceKey: key, workspace: workspace))
+        }
         let keys = WorkspaceKeys(workspace: workspace, versions: versions, current: latest.version,
-                                 blindIndex: BlindIndex(workspaceKey: firstKey, workspace: workspace),
+                                 index: BlindIndexVersions(active: try indexVersion(roles.active),
+                                                           building: try roles.building.map(indexVersion)),
+                                 firstVersionIndex: BlindIndex(workspaceKey: firstKey, workspace: workspace),
                                  auditChain: AuditChainKey(workspaceKey: firstKey, workspace: workspace),
                                  auditCheckpoints: AuditCheckpointSigner(workspaceKey: firstKey, workspace: workspace))
         cache.withLock { cache in
             cache = cache.filter { now - $0.value.unwrapped < keyLifetime }
-            cache[workspace] = Entry(keys: keys, checked: now, unwrapped: cached?.unwrapped ?? now)
+            cache[workspace] = Entry(keys: keys, records: described, checked: now, unwrapped: cached?.unwrapped ?? now)
         }
         return keys
     }

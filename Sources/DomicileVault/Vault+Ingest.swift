@@ -149,17 +149,17 @@ struct CustomerSealer: Sendable {
         var index = current?.blindIndex ?? [:]
         for name in upsert.remove {
             attributes[name.rawValue] = nil
-            index[name.rawValue] = nil
+            BlindIndexVersions.remove(name, from: &index)
         }
         let cipher = try Envelope.CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer)
         for (name, value) in upsert.set {
             attributes[name.rawValue] = try cipher.seal(value, attribute: name)
             if schema[name]?.indexed == true {
-                index[name.rawValue] = keys.blindIndex.digest(value, attribute: name)
+                keys.index.set(value, attribute: name, in: &index)
             } else if current != nil && !index.isEmpty {
-                // An attribute whose definition is no longer indexed loses its digest. (A new
+                // An attribute whose definition is no longer indexed loses its digests. (A new
                 // customer's index holds only this upsert's other attributes: nothing to remove.)
-                index[name.rawValue] = nil
+                BlindIndexVersions.remove(name, from: &index)
             }
         }
         return .write(StoredCustomer(

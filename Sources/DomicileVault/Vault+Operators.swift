@@ -67,7 +67,7 @@ extension Vault {
     }
 
     func operatorEmailDigest(_ email: EmailAddress, keys: WorkspaceKeys) -> [UInt8] {
-        keys.blindIndex.digest(.string(email.normalized), attribute: Self.operatorEmailAttribute)
+        keys.firstVersionIndex.digest(.string(email.normalized), attribute: Self.operatorEmailAttribute)
     }
 
     /// Checks an operator's password and opens a session.

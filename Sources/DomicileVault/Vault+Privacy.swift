@@ -172,14 +172,15 @@ extension Vault {
             let mutations = ids.map { id in
                 CustomerMutation(customerID: id) { current in
                     guard var row = current else { return .skip }
-                    var digest: [UInt8]?
+                    var entries = row.blindIndex
+                    BlindIndexVersions.remove(name, from: &entries)
                     if indexed, let sealed = row.attributes[name.rawValue], try Envelope.kind(of: sealed) == .vault {
                         let value = try Envelope.open(sealed, with: keys.dataKey(of: row), workspace: workspace,
                                                       customer: id, attribute: name)
-                        digest = keys.blindIndex.digest(value, attribute: name)
+                        keys.index.set(value, attribute: name, in: &entries)
                     }
-                    guard row.blindIndex[name.rawValue] != digest else { return .skip }
-                    row.blindIndex[name.rawValue] = digest
+                    guard row.blindIndex != entries else { return .skip }
+                    row.blindIndex = entries
                     row.revision += 1
                     return .write(row)
                 }
@@ -203,8 +204,8 @@ extension Vault {
             let definition = try await schema(workspace)[name] ?? AttributeDefinition(name: name, type: identity.kind == .email ? .email : .phone)
             let normalized = try definition.normalize(.string(identity.value))
             let keys = try await keyring.keys(for: workspace)
-            return try await store.customerIDs(attribute: name, digest: keys.blindIndex.digest(normalized, attribute: name),
-                                               workspace: workspace)
+            let lookup = keys.index.lookup(normalized, attribute: name)
+            return try await store.customerIDs(attribute: lookup.entry, digest: lookup.digest, workspace: workspace)
         }
     }
 
@@ -213,7 +214,7 @@ extension Vault {
     static let customerIDAttribute = AttributeName(trusted: "_customer_id")
 
     func tombstone(_ id: CustomerID, keys: WorkspaceKeys) -> [UInt8] {
-        keys.blindIndex.digest(.string(id.rawValue), attribute: Self.customerIDAttribute)
+        keys.firstVersionIndex.digest(.string(id.rawValue), attribute: Self.customerIDAttribute)
     }
 
     /// Crypto-shreds customers: their data keys, rows and blind-index entries are deleted, and

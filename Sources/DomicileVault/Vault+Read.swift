@@ -81,8 +81,8 @@ extension Vault {
         }
         let normalized = try definition.normalize(value)
         let keys = try await keyring.keys(for: workspace)
-        let ids = try await store.customerIDs(attribute: name, digest: keys.blindIndex.digest(normalized, attribute: name),
-                                              workspace: workspace)
+        let lookup = keys.index.lookup(normalized, attribute: name)
+        let ids = try await store.customerIDs(attribute: lookup.entry, digest: lookup.digest, workspace: workspace)
         guard !ids.isEmpty else { return [] }
         let rows = try await store.customers(ids, workspace: workspace)
         var views: [CustomerView] = []

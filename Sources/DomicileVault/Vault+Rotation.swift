@@ -5,9 +5,10 @@ import Metrics
 /// Rotation that finishes: after `rotateWorkspaceKey`, every customer's data key is rewrapped
 /// with the new version, in pages, by whichever node holds the rotation job; then each version
 /// nothing uses any more is retired: deleted from the store, and with it the only copy of that
-/// key. Version 1 stays: the blind index, the audit chain, its checkpoint key and the workspace's
-/// own secrets (operator e-mails, reasons, send keys, provider settings, the events secret) are
-/// derived from or sealed with it, and re-keying them is a separate step (see docs/security.md).
+/// key. Version 1 stays: tombstones of erased ids, the audit chain, its checkpoint key and the
+/// workspace's own secrets (operator e-mails, reasons, send keys, provider settings, the events
+/// secret) are derived from or sealed with it (see docs/security.md). So does a version that keys
+/// the blind index: the index moves to a new version through its own rebuild (Vault+BlindIndex).
 extension Vault {
     /// One workspace's rotation state.
     public struct KeyStatus: Sendable, Hashable {
@@ -21,14 +22,18 @@ extension Vault {
         public var total: Int { customersByVersion.values.reduce(0, +) }
         /// Customers whose data key is wrapped with the current version.
         public var done: Int { customersByVersion[current] ?? 0 }
+        /// Versions keying the blind index: they stay while they do.
+        public var indexing: Set<UInt32> = []
         /// Versions that can be retired once no customer uses them.
-        public var retirable: [UInt32] { versions.filter { $0 != current && $0 != versions.first } }
+        public var retirable: [UInt32] { versions.filter { $0 != current && $0 != versions.first && !indexing.contains($0) } }
     }
 
     public func keyStatus(_ id: WorkspaceID) async throws -> KeyStatus {
-        let versions = try await store.workspaceKeys(id).map(\.version).sorted()
+        let records = try await store.workspaceKeys(id)
+        let versions = records.map(\.version).sorted()
         guard !versions.isEmpty else { throw StoreError.notFound("workspace \(id)") }
-        return KeyStatus(workspace: id, versions: versions, customersByVersion: try await store.dataKeyVersions(workspace: id))
+        return KeyStatus(workspace: id, versions: versions, customersByVersion: try await store.dataKeyVersions(workspace: id),
+                         indexing: Set(records.filter { $0.blindIndex != nil }.map(\.version)))
     }
 
     /// Rewraps up to `limit` data keys not on the current version, after `cursor`.
@@ -61,7 +66,8 @@ extension Vault {
         guard let current = records.last, records.count > 2 else { return [] }
         guard now.timeIntervalSince(current.createdAt) >= Double(grace.components.seconds) else { return [] }
         var retired: [UInt32] = []
-        for record in records.dropFirst() where record.version != current.version {
+        // A version keying the blind index (active, building or draining) stays too.
+        for record in records.dropFirst() where record.version != current.version && record.blindIndex == nil {
             if try await store.retireWorkspaceKey(record.version, workspace: id) { retired.append(record.version) }
         }
         guard !retired.isEmpty else { return [] }

@@ -177,12 +177,21 @@ public final class Vault: Sendable {
     }
 
     /// Adds a workspace key version; new customer data keys are wrapped with it, old ones keep opening.
-    public func rotateWorkspaceKey(_ id: WorkspaceID) async throws -> UInt32 {
-        let versions = try await store.workspaceKeys(id).map(\.version)
-        guard let latest = versions.max() else { throw StoreError.notFound("workspace \(id)") }
-        try await store.addWorkspaceKey(try await keyring.newWorkspaceKey(for: id, version: latest + 1))
+    /// - Parameter rebuildingBlindIndex: the new version also keys a new blind index, which the
+    ///   key-rotation job builds before lookups move to it (see `stepBlindIndexRotation`).
+    public func rotateWorkspaceKey(_ id: WorkspaceID, rebuildingBlindIndex: Bool = false) async throws -> UInt32 {
+        let records = try await store.workspaceKeys(id)
+        guard let latest = records.map(\.version).max() else { throw StoreError.notFound("workspace \(id)") }
+        if rebuildingBlindIndex, let busy = records.first(where: { $0.blindIndex.map { $0.role != .active } ?? false }) {
+            throw Failure(.conflict, "a rotation of the blind index is under way (v\(busy.version) \(busy.blindIndex!.role.rawValue)); "
+                + "start another once `domicile keys status` no longer shows it")
+        }
+        var record = try await keyring.newWorkspaceKey(for: id, version: latest + 1)
+        if rebuildingBlindIndex { record.blindIndex = BlindIndexState(role: .building, since: record.createdAt) }
+        try await store.addWorkspaceKey(record)
         _ = try await keyring.keys(for: id, reload: true)
-        try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: ["workspace_key:v\(latest + 1)"])],
+        try await audit([AuditDraft(actor: .commandLine, action: .keyChange,
+                                    attributes: ["workspace_key:v\(latest + 1)"] + (rebuildingBlindIndex ? ["blind_index:v\(latest + 1):building"] : []))],
                         workspace: id)
         return latest + 1
     }

@@ -34,6 +34,7 @@ struct KeyRotationService: Service {
                             guard try await rewrap(workspace.id, current: current) else { break }
                             settled[workspace.id] = current
                         }
+                        guard try await rebuildBlindIndex(workspace.id) else { break }
                         if versions.count > 2 { _ = try await vault.retireUnusedKeyVersions(workspace.id, grace: grace) }
                     }
                 }
@@ -48,6 +49,32 @@ struct KeyRotationService: Service {
         let now = Date()
         return try await vault.store.acquireLease("key-rotation", holder: node, now: now,
                                                   until: now.addingTimeInterval(3 * Double(interval.components.seconds) + 30))
+    }
+
+    /// Takes the workspace's blind-index rotation, if any, as far as it can go now (a step that
+    /// waits for the grace period is left to a later run).
+    /// - Returns: false when the run stopped early (shutdown, or the lease went to another node).
+    func rebuildBlindIndex(_ workspace: WorkspaceID) async throws -> Bool {
+        var customers = 0
+        var reported = ContinuousClock.now
+        while true {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return false }
+            guard try await holdLease() else { return false }
+            switch try await vault.stepBlindIndexRotation(workspace, grace: grace, limit: batch) {
+            case .idle, .waiting:
+                return true
+            case .page(let role, let count):
+                customers += count
+                if ContinuousClock.now - reported > .seconds(5) {
+                    reported = ContinuousClock.now
+                    logger.notice("key rotation: blind index", metadata: [
+                        "workspace": "\(workspace)", "phase": "\(role.rawValue)", "customers": "\(customers)"])
+                }
+                if pause > .zero { try await Task.sleep(for: pause) }
+            case .switched, .finished:
+                customers = 0
+            }
+        }
     }
 
     /// Rewraps every data key of the workspace not on `current`.
@@ -91,17 +118,22 @@ struct KeysCommand: AsyncParsableCommand {
             abstract: "Add a workspace key version: new data keys use it at once; the server's key-rotation job rewraps the others.")
         @OptionGroup var node: NodeOptions
         @Option(help: "The workspace.") var workspace: String
+        @Flag(help: "Also move the blind index to a key derived from the new version: a server rebuilds it in the background; lookups use the old one until it is complete.")
+        var blindIndex = false
 
         func run() async throws {
             let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let id = try WorkspaceID(validating: workspace)
-            let version = try await vault.rotateWorkspaceKey(id)
+            let version = try await vault.rotateWorkspaceKey(id, rebuildingBlindIndex: blindIndex)
             let status = try await vault.keyStatus(id)
             print("""
                 Workspace key v\(version) of \(workspace) now wraps new data keys (every node within 5 s).
                 A running server rewraps the \(status.total - status.done) other customers' data keys in the background, then retires the
-                versions nothing uses (v1 stays: the blind index and the audit chain derive from it). Follow it with `domicile keys status`.
-                """)
+                versions nothing uses (v1 stays: tombstones and the audit chain derive from it, and a version keying the blind index stays while it does).
+                """ + (blindIndex ? """
+
+                The blind index is being rebuilt under v\(version); lookups use the current one until it is complete.
+                """ : "") + "\nFollow it with `domicile keys status`.")
         }
     }
 
@@ -142,6 +174,10 @@ struct KeysCommand: AsyncParsableCommand {
                 } else if !first.retirable.isEmpty {
                     line += "\tto retire: \(first.retirable.map { "v\($0)" }.joined(separator: ","))"
                 }
+                // Customer ids are not personal data here (the main data center holds them), so the place is shown as is.
+                line += "\tblind index " + (try await vault.blindIndexStatus(id)).map { version, state in
+                    "v\(version) \(state.role.rawValue)" + (state.role == .active ? "" : state.cursor.map { " (after \($0))" } ?? " (not started)")
+                }.joined(separator: ", ")
                 print(line)
             }
         }

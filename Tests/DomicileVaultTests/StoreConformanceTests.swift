@@ -68,6 +68,21 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func blindIndexStatesAreKeptPerVersion(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let since = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.addWorkspaceKey(WorkspaceKeyRecord(workspaceID: workspace, version: 2, wrappedKey: [4],
+                                                           blindIndex: BlindIndexState(role: .building, since: since)))
+        #expect(try await store.workspaceKeys(workspace).map(\.blindIndex) == [nil, BlindIndexState(role: .building, since: since)])
+        try await store.setBlindIndexStates([1: BlindIndexState(role: .draining, since: since, cursor: CustomerID(trusted: "c-9")),
+                                             2: BlindIndexState(role: .active, since: since)], workspace: workspace)
+        #expect(try await store.workspaceKeys(workspace).map(\.blindIndex)
+            == [BlindIndexState(role: .draining, since: since, cursor: CustomerID(trusted: "c-9")), BlindIndexState(role: .active, since: since)])
+        try await store.setBlindIndexStates([1: nil], workspace: workspace)
+        #expect(try await store.workspaceKeys(workspace).first?.blindIndex == nil)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func apiKeysAreSavedAndReplaced(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)
         var first = try #require(try await store.apiKey(workspace: workspace, keyID: "k1"))

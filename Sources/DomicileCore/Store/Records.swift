@@ -50,12 +50,46 @@ public struct WorkspaceKeyRecord: Sendable, Hashable {
     public var version: UInt32
     public var wrappedKey: [UInt8]
     public var createdAt: Date
+    /// What the blind index keyed with this version is doing; nil: nothing (no version marked
+    /// active means the first version keys the index, as before the index had versions).
+    public var blindIndex: BlindIndexState?
 
-    public init(workspaceID: WorkspaceID, version: UInt32, wrappedKey: [UInt8], createdAt: Date = Date()) {
+    public init(workspaceID: WorkspaceID, version: UInt32, wrappedKey: [UInt8], createdAt: Date = Date(),
+                blindIndex: BlindIndexState? = nil) {
         self.workspaceID = workspaceID
         self.version = version
         self.wrappedKey = wrappedKey
         self.createdAt = createdAt
+        self.blindIndex = blindIndex
+    }
+}
+
+/// The state of the blind index keyed with one workspace key version.
+///
+/// A rotation of the index goes building → active, while the version before goes active →
+/// draining → nothing: lookups use the active version only; writes keep the digests of every
+/// version that is active or building; the job moves `cursor` through the customers (in id
+/// order), and each step waits until `since` is older than every node's cache of this state.
+public struct BlindIndexState: Sendable, Hashable {
+    public enum Role: String, Sendable, Hashable, CaseIterable {
+        /// Digests are being added for every customer; lookups do not use them yet.
+        case building
+        /// Lookups use these digests.
+        case active
+        /// Replaced: its digests are being removed from every customer.
+        case draining
+    }
+
+    public var role: Role
+    /// When the role was taken.
+    public var since: Date
+    /// The last customer the building or draining pass has done; nil: none yet.
+    public var cursor: CustomerID?
+
+    public init(role: Role, since: Date = Date(), cursor: CustomerID? = nil) {
+        self.role = role
+        self.since = since
+        self.cursor = cursor
     }
 }
 

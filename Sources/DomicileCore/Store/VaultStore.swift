@@ -298,6 +298,8 @@ public protocol KeyRotationStore: Sendable {
     func retireWorkspaceKey(_ version: UInt32, workspace: WorkspaceID) async throws -> Bool
     /// Replaces the wrapped form of workspace key versions (a root key rotation), all in one transaction.
     func replaceWrappedWorkspaceKeys(_ records: [WorkspaceKeyRecord]) async throws
+    /// Sets the blind-index state of several versions of one workspace (nil clears it), in one transaction.
+    func setBlindIndexStates(_ states: [UInt32: BlindIndexState?], workspace: WorkspaceID) async throws
 }
 
 public protocol CoordinationStore: Sendable {
