@@ -207,7 +207,8 @@ extension PostgresVaultStore {
             draft.actorID = try row.text("actor_id")
             return AuditEntry(workspaceID: workspace, seq: try row.int("seq"), draft: draft, previousHash: try row.bytes("previous_hash"),
                               hash: try row.bytes("hash"),
-                              format: AuditChainFormat(rawValue: Int(try row.int("format"))) ?? .unkeyed)
+                              format: AuditChainFormat(rawValue: Int(try row.int("format"))) ?? .unkeyed,
+                              resealedReason: try row.optionalBytes("resealed_reason"))
         }
     }
 

@@ -250,6 +250,18 @@ extension PostgresVaultStore {
             "ALTER TABLE workspace_keys ADD COLUMN index_since BIGINT",
             "ALTER TABLE workspace_keys ADD COLUMN index_cursor TEXT",
         ]),
+        (4, "workspace-secrets", [
+            // The secrets key and the keys that outlive every version (WorkspaceSecretsRecord);
+            // a reason's copy sealed with it (the chained original stays as written).
+            """
+            CREATE TABLE workspace_secrets (
+                workspace_id TEXT PRIMARY KEY REFERENCES workspaces (id),
+                wrapped_key BYTEA NOT NULL,
+                sealed_derived_keys BYTEA NOT NULL
+            )
+            """,
+            "ALTER TABLE audit_log ADD COLUMN resealed_reason BYTEA",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -172,7 +172,8 @@ extension SQLiteVaultStore {
                 // An unknown format is checked as unkeyed, which verification accepts only at the start.
                 return AuditEntry(workspaceID: workspace, seq: row["seq"], draft: draft,
                                   previousHash: [UInt8](row["previous_hash"] as Data), hash: [UInt8](row["hash"] as Data),
-                                  format: AuditChainFormat(rawValue: row["format"]) ?? .unkeyed)
+                                  format: AuditChainFormat(rawValue: row["format"]) ?? .unkeyed,
+                                  resealedReason: (row["resealed_reason"] as Data?).map { [UInt8]($0) })
             }
         }
     }

@@ -54,6 +54,7 @@ extension SQLiteVaultStore {
             try db.execute(sql: """
                 DELETE FROM workspace_keys WHERE workspace_id = ?1 AND version = ?2
                 AND NOT EXISTS (SELECT 1 FROM customers WHERE workspace_id = ?1 AND substr(data_key, 2, 4) = ?3)
+                AND NOT EXISTS (SELECT 1 FROM workspace_secrets WHERE workspace_id = ?1 AND substr(wrapped_key, 2, 4) = ?3)
                 """, arguments: [workspace.rawValue, version, Self.versionBlob(version)])
             return db.changesCount > 0
         }
@@ -75,6 +76,65 @@ extension SQLiteVaultStore {
                     UPDATE workspace_keys SET index_role = ?, index_since = ?, index_cursor = ? WHERE workspace_id = ? AND version = ?
                     """, arguments: [state?.role.rawValue, state?.since.millis, state?.cursor?.rawValue, workspace.rawValue, Int64(version)])
             }
+        }
+    }
+
+    public func workspaceSecrets(_ id: WorkspaceID) async throws -> WorkspaceSecretsRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT wrapped_key, sealed_derived_keys FROM workspace_secrets WHERE workspace_id = ?",
+                             arguments: [id.rawValue]).map { row in
+                WorkspaceSecretsRecord(workspaceID: id, wrappedKey: [UInt8](row["wrapped_key"] as Data),
+                                       sealedDerivedKeys: [UInt8](row["sealed_derived_keys"] as Data))
+            }
+        }
+    }
+
+    public func createWorkspaceSecrets(_ record: WorkspaceSecretsRecord) async throws -> Bool {
+        try await writeTransaction { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO workspace_secrets (workspace_id, wrapped_key, sealed_derived_keys) VALUES (?, ?, ?)",
+                           arguments: [record.workspaceID.rawValue, Data(record.wrappedKey), Data(record.sealedDerivedKeys)])
+            return db.changesCount > 0
+        }
+    }
+
+    public func auditReasonsToReseal(workspace: WorkspaceID, limit: Int) async throws -> [(seq: Int64, sealed: [UInt8])] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT seq, sealed_reason FROM audit_log
+                WHERE workspace_id = ? AND substr(sealed_reason, 1, 1) = x'01' AND resealed_reason IS NULL
+                ORDER BY seq LIMIT ?
+                """, arguments: [workspace.rawValue, limit]).map { row in (row["seq"], [UInt8](row["sealed_reason"] as Data)) }
+        }
+    }
+
+    public func reseal(_ changes: [SecretReseal]) async throws -> Int {
+        guard !changes.isEmpty else { return 0 }
+        return try await writeTransaction { db in
+            var applied = 0
+            for change in changes {
+                switch change {
+                case .secretsKey(let workspace, let old, let new):
+                    try db.execute(sql: "UPDATE workspace_secrets SET wrapped_key = ? WHERE workspace_id = ? AND wrapped_key = ?",
+                                   arguments: [Data(new), workspace.rawValue, Data(old)])
+                case .eventsSecret(let workspace, let old, let new):
+                    try db.execute(sql: "UPDATE workspaces SET events_secret = ? WHERE id = ? AND events_secret = ?",
+                                   arguments: [Data(new), workspace.rawValue, Data(old)])
+                case .sendKey(let workspace, let keyID, let old, let new):
+                    try db.execute(sql: "UPDATE send_keys SET sealed_secret = ? WHERE workspace_id = ? AND key_id = ? AND sealed_secret = ?",
+                                   arguments: [Data(new), workspace.rawValue, keyID, Data(old)])
+                case .provider(let workspace, let channel, let old, let new):
+                    try db.execute(sql: "UPDATE providers SET sealed_settings = ? WHERE workspace_id = ? AND channel = ? AND sealed_settings = ?",
+                                   arguments: [Data(new), workspace.rawValue, channel.rawValue, Data(old)])
+                case .operatorEmail(let operatorID, let old, let new):
+                    try db.execute(sql: "UPDATE operators SET sealed_email = ? WHERE id = ? AND sealed_email = ?",
+                                   arguments: [Data(new), operatorID, Data(old)])
+                case .auditReason(let workspace, let seq, let copy):
+                    try db.execute(sql: "UPDATE audit_log SET resealed_reason = ? WHERE workspace_id = ? AND seq = ? AND resealed_reason IS NULL",
+                                   arguments: [Data(copy), workspace.rawValue, seq])
+                }
+                applied += db.changesCount
+            }
+            return applied
         }
     }
 }

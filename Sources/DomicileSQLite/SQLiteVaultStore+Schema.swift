@@ -267,6 +267,18 @@ extension SQLiteVaultStore {
                 ALTER TABLE workspace_keys ADD COLUMN index_cursor TEXT;
                 """)
         }
+        migrator.registerMigration("12-workspace-secrets") { db in
+            // The secrets key and the keys that outlive every version (WorkspaceSecretsRecord);
+            // a reason's copy sealed with it (the chained original stays as written).
+            try db.execute(sql: """
+                CREATE TABLE workspace_secrets (
+                    workspace_id TEXT PRIMARY KEY REFERENCES workspaces(id),
+                    wrapped_key BLOB NOT NULL,
+                    sealed_derived_keys BLOB NOT NULL
+                ) WITHOUT ROWID;
+                ALTER TABLE audit_log ADD COLUMN resealed_reason BLOB;
+                """)
+        }
         return migrator
     }
 }

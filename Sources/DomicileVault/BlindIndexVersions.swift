@@ -65,6 +65,12 @@ public struct BlindIndexVersions: Sendable {
         }
     }
 
+    /// The versions the blind index needs (active, building or draining): they are not retired.
+    static func keying(_ records: [WorkspaceKeyRecord]) -> Set<UInt32> {
+        let roles = roles(of: records)
+        return Set([roles.active] + [roles.building, roles.draining].compactMap { $0 })
+    }
+
     /// Which versions the records name, from their blind-index states: the active one (the first
     /// version when none is marked) and the one being built.
     static func roles(of records: [WorkspaceKeyRecord]) -> (active: UInt32, building: UInt32?, draining: UInt32?) {

@@ -26,8 +26,22 @@ public enum Envelope {
     /// `version(1) workspaceKeyVersion(u32) nonce(12) ciphertext(32) tag(16)`, AAD = workspace | customer.
     public static func wrapDataKey(_ dataKey: SymmetricKey, with workspaceKey: SymmetricKey, version: UInt32,
                                    workspace: WorkspaceID, customer: CustomerID) throws -> [UInt8] {
-        let aad = associatedData("datakey", [workspace.rawValue, customer.rawValue])
-        var plaintext = dataKey.withUnsafeBytes { Array($0) }
+        try wrapKey(dataKey, with: workspaceKey, version: version, aad: associatedData("datakey", [workspace.rawValue, customer.rawValue]))
+    }
+
+    /// A workspace's secrets key, wrapped as a data key is (same layout, so the version is read
+    /// the same way), under associated data of its own.
+    static func wrapSecretsKey(_ key: SymmetricKey, with workspaceKey: SymmetricKey, version: UInt32,
+                               workspace: WorkspaceID) throws -> [UInt8] {
+        try wrapKey(key, with: workspaceKey, version: version, aad: associatedData("secretskey", [workspace.rawValue]))
+    }
+
+    static func unwrapSecretsKey(_ wrapped: [UInt8], with workspaceKey: SymmetricKey, workspace: WorkspaceID) throws -> SymmetricKey {
+        try unwrapKey(wrapped, with: workspaceKey, aad: associatedData("secretskey", [workspace.rawValue]))
+    }
+
+    private static func wrapKey(_ key: SymmetricKey, with workspaceKey: SymmetricKey, version: UInt32, aad: [UInt8]) throws -> [UInt8] {
+        var plaintext = key.withUnsafeBytes { Array($0) }
         defer { wipe(&plaintext) }
         return try AESGCM(key: workspaceKey).seal(plaintext, authenticating: aad, prefix: [formatVersion] + bigEndian(version))
     }
@@ -40,8 +54,11 @@ public enum Envelope {
 
     public static func unwrapDataKey(_ wrapped: [UInt8], with workspaceKey: SymmetricKey,
                                      workspace: WorkspaceID, customer: CustomerID) throws -> SymmetricKey {
+        try unwrapKey(wrapped, with: workspaceKey, aad: associatedData("datakey", [workspace.rawValue, customer.rawValue]))
+    }
+
+    private static func unwrapKey(_ wrapped: [UInt8], with workspaceKey: SymmetricKey, aad: [UInt8]) throws -> SymmetricKey {
         _ = try workspaceKeyVersion(ofWrappedDataKey: wrapped)
-        let aad = associatedData("datakey", [workspace.rawValue, customer.rawValue])
         do {
             var plaintext = try AESGCM(key: workspaceKey).open(wrapped[5...], authenticating: aad)
             defer { wipe(&plaintext) }
@@ -160,12 +177,20 @@ public enum Envelope {
 public struct BlindIndex: Sendable {
     private let mac: HMACSHA256
 
-    /// Derives the workspace's blind-index key from its first workspace key, with its own label, so
-    /// the index survives workspace key rotation and no digest can be computed without the vault.
+    /// Derives a blind-index key from a workspace key version, with its own label, so that no
+    /// digest can be computed without the vault.
     public init(workspaceKey: SymmetricKey, workspace: WorkspaceID) {
-        let key = HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.blind-index.v1".utf8),
-                                         info: Array(workspace.rawValue.utf8), outputByteCount: 32)
+        self.init(key: Self.derivedKey(workspaceKey: workspaceKey, workspace: workspace))
+    }
+
+    /// From a key derived once and kept (the tombstone key of `WorkspaceSecrets`).
+    init(key: SymmetricKey) {
         mac = HMACSHA256(key: key)
+    }
+
+    static func derivedKey(workspaceKey: SymmetricKey, workspace: WorkspaceID) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.blind-index.v1".utf8),
+                               info: Array(workspace.rawValue.utf8), outputByteCount: 32)
     }
 
     /// HMAC-SHA256 over the attribute name, a zero byte and the normalised value.

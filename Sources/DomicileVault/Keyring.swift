@@ -11,17 +11,20 @@ public struct WorkspaceKeys: Sendable {
     public let current: UInt32
     /// The customers' blind index: the version lookups use, and the one a rotation is building.
     public let index: BlindIndexVersions
-    /// Keyed digests derived from the first version, which index rotation does not move: erased
-    /// customer ids (tombstones, which cannot be recomputed: the ids are gone) and operators'
-    /// e-mail addresses (sealed with the first version too).
+    /// Keyed digests that never move to another key: erased customer ids (tombstones, which
+    /// cannot be recomputed: the ids are gone) and operators' e-mail addresses. Derived from the
+    /// first version, and kept in the workspace's secrets record.
     public let firstVersionIndex: BlindIndex
-    /// Links the audit chain (derived from the first version).
+    /// Seals the workspace's own secrets, and keeps the derived keys; nil for a workspace created
+    /// by an earlier version until its first rotation gives it one.
+    public let secrets: WorkspaceSecrets?
+    /// Links the audit chain (derived from the first version, kept like the tombstone key).
     public let auditChain: AuditChainKey
     /// Signs checkpoints of the audit chain's head.
     public let auditCheckpoints: AuditCheckpointSigner
 
     public var currentKey: SymmetricKey { versions[current]! }
-    /// The first version: what keys that must outlive rotation (tombstones, audit chain, operator e-mails, audit reasons) derive from.
+    /// The first version: what the derived keys came from, and what sealed a workspace's secrets before it had a secrets key.
     public var firstKey: SymmetricKey { versions[versions.keys.min()!]! }
 
     public func key(version: UInt32) throws -> SymmetricKey {
@@ -91,7 +94,12 @@ public final class Keyring: Sendable {
               let latest = records.max(by: { $0.version < $1.version })
         else { throw KeyError.noWorkspaceKey }
         let described = Dictionary(uniqueKeysWithValues: records.map { ($0.version, $0.blindIndex?.role) })
-        if let cached, cached.records == described {
+        // A workspace without a secrets record gets one at its first rotation, or from a node
+        // that created the workspace a moment ago: look for it at each check until it is there.
+        var secretsStillMissing: Bool {
+            get async throws { try await store.workspaceSecrets(workspace) == nil }
+        }
+        if let cached, cached.records == described, try await cached.keys.secrets != nil ? true : secretsStillMissing {
             cache.withLock { $0[workspace]?.checked = now }
             return cached.keys
         }
@@ -113,6 +121,7 @@ public final class Keyring: Sendable {
             for (record, key) in zip(missing, opened) { versions[record.version] = key }
         }
         let firstKey = versions[first.version]!
+        let secrets = try await store.workspaceSecrets(workspace).map { try WorkspaceSecrets($0, versions: versions) }
         let roles = BlindIndexVersions.roles(of: records)
         func indexVersion(_ number: UInt32) throws -> BlindIndexVersions.Version {
             guard let key = versions[number] else { throw KeyError.unknownKeyVersion(number) }
@@ -121,9 +130,13 @@ public final class Keyring: Sendable {
         let keys = WorkspaceKeys(workspace: workspace, versions: versions, current: latest.version,
                                  index: BlindIndexVersions(active: try indexVersion(roles.active),
                                                            building: try roles.building.map(indexVersion)),
-                                 firstVersionIndex: BlindIndex(workspaceKey: firstKey, workspace: workspace),
-                                 auditChain: AuditChainKey(workspaceKey: firstKey, workspace: workspace),
-                                 auditCheckpoints: AuditCheckpointSigner(workspaceKey: firstKey, workspace: workspace))
+                                 firstVersionIndex: secrets.map { BlindIndex(key: $0.tombstones) }
+                                     ?? BlindIndex(workspaceKey: firstKey, workspace: workspace),
+                                 secrets: secrets,
+                                 auditChain: secrets.map { AuditChainKey(key: $0.auditChain) }
+                                     ?? AuditChainKey(workspaceKey: firstKey, workspace: workspace),
+                                 auditCheckpoints: secrets.map { AuditCheckpointSigner(seed: $0.checkpointSeed, workspace: workspace) }
+                                     ?? AuditCheckpointSigner(workspaceKey: firstKey, workspace: workspace))
         cache.withLock { cache in
             cache = cache.filter { now - $0.value.unwrapped < keyLifetime }
             cache[workspace] = Entry(keys: keys, records: described, checked: now, unwrapped: cached?.unwrapped ?? now)

@@ -49,8 +49,7 @@ extension Vault {
         let hash = try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
         let record = OperatorRecord(
             id: id, workspaceID: workspace, emailDigest: operatorEmailDigest(email, keys: keys),
-            sealedEmail: try Envelope.seal(.string(email.normalized), with: keys.firstKey, workspace: workspace,
-                                           customer: CustomerID(trusted: "operator:\(id)"), attribute: Self.operatorEmailAttribute),
+            sealedEmail: try keys.sealSecret(email.normalized, context: "operator:\(id)", attribute: Self.operatorEmailAttribute),
             role: role, viewPII: viewPII, passwordHash: hash)
         try await store.saveOperator(record)
         try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: ["operator:\(id)"])], workspace: workspace)
@@ -60,10 +59,7 @@ extension Vault {
     /// The operator's e-mail address, opened (for the operator's own listing by an administrator).
     public func operatorEmail(_ record: OperatorRecord) async throws -> String {
         let keys = try await keyring.keys(for: record.workspaceID)
-        let value = try Envelope.open(record.sealedEmail, with: keys.firstKey, workspace: record.workspaceID,
-                                      customer: CustomerID(trusted: "operator:\(record.id)"), attribute: Self.operatorEmailAttribute)
-        guard case .string(let email) = value else { throw KeyError.malformedCiphertext }
-        return email
+        return try keys.openSecret(record.sealedEmail, context: "operator:\(record.id)", attribute: Self.operatorEmailAttribute)
     }
 
     func operatorEmailDigest(_ email: EmailAddress, keys: WorkspaceKeys) -> [UInt8] {

@@ -5,10 +5,10 @@ import Metrics
 /// Rotation that finishes: after `rotateWorkspaceKey`, every customer's data key is rewrapped
 /// with the new version, in pages, by whichever node holds the rotation job; then each version
 /// nothing uses any more is retired: deleted from the store, and with it the only copy of that
-/// key. Version 1 stays: tombstones of erased ids, the audit chain, its checkpoint key and the
-/// workspace's own secrets (operator e-mails, reasons, send keys, provider settings, the events
-/// secret) are derived from or sealed with it (see docs/security.md). So does a version that keys
-/// the blind index: the index moves to a new version through its own rebuild (Vault+BlindIndex).
+/// key. Version 1 goes too: the keys derived from it (tombstones, the audit chain, checkpoints)
+/// are kept in the workspace's secrets record, and the workspace's own secrets are sealed with the
+/// secrets key, which a rotation wraps again (Vault+Secrets). A version that keys the blind index
+/// stays while it does: the index moves to a new version through its own rebuild (Vault+BlindIndex).
 extension Vault {
     /// One workspace's rotation state.
     public struct KeyStatus: Sendable, Hashable {
@@ -25,7 +25,7 @@ extension Vault {
         /// Versions keying the blind index: they stay while they do.
         public var indexing: Set<UInt32> = []
         /// Versions that can be retired once no customer uses them.
-        public var retirable: [UInt32] { versions.filter { $0 != current && $0 != versions.first && !indexing.contains($0) } }
+        public var retirable: [UInt32] { versions.filter { $0 != current && !indexing.contains($0) } }
     }
 
     public func keyStatus(_ id: WorkspaceID) async throws -> KeyStatus {
@@ -33,7 +33,7 @@ extension Vault {
         let versions = records.map(\.version).sorted()
         guard !versions.isEmpty else { throw StoreError.notFound("workspace \(id)") }
         return KeyStatus(workspace: id, versions: versions, customersByVersion: try await store.dataKeyVersions(workspace: id),
-                         indexing: Set(records.filter { $0.blindIndex != nil }.map(\.version)))
+                         indexing: BlindIndexVersions.keying(records))
     }
 
     /// Rewraps up to `limit` data keys not on the current version, after `cursor`.
@@ -56,18 +56,23 @@ extension Vault {
         return (rewrapped, last.customerID)
     }
 
-    /// Retires every version other than the first and the current one that no customer's data key
-    /// names any more, once the current version is older than `grace` (longer than any node's
-    /// cache of the version list, so that no node still wraps new data keys with an old one).
+    /// Retires every version but the current one and those keying the blind index that nothing
+    /// names any more (no customer's data key, not the secrets key), once the current version is
+    /// older than `grace` (longer than any node's cache of the version list, so that no node still
+    /// wraps new data keys with an old one).
     /// - Returns: the versions retired.
     public func retireUnusedKeyVersions(_ id: WorkspaceID, grace: Duration, now: Date = Date()) async throws -> [UInt32] {
         let records = try await store.workspaceKeys(id).sorted { $0.version < $1.version }
-        // Version 1 stays, and so does the current one: there is something to retire from three on.
-        guard let current = records.last, records.count > 2 else { return [] }
+        guard let current = records.last, records.count > 1 else { return [] }
         guard now.timeIntervalSince(current.createdAt) >= Double(grace.components.seconds) else { return [] }
+        let keeping = BlindIndexVersions.keying(records).union([current.version])
+        let candidates = records.filter { !keeping.contains($0.version) }
+        guard !candidates.isEmpty else { return [] }
+        // Secrets go to the secrets key first. A pass that moved anything leaves the retirement to
+        // the next run, which finds whatever a node sealed with an old version in the meantime.
+        guard try await resealWorkspaceSecrets(id) == 0 else { return [] }
         var retired: [UInt32] = []
-        // A version keying the blind index (active, building or draining) stays too.
-        for record in records.dropFirst() where record.version != current.version && record.blindIndex == nil {
+        for record in candidates {
             if try await store.retireWorkspaceKey(record.version, workspace: id) { retired.append(record.version) }
         }
         guard !retired.isEmpty else { return [] }

@@ -23,8 +23,7 @@ extension Vault {
         }
         let keyID = "sk_" + String(Self.randomToken().prefix(12))
         let secret = Self.randomToken()
-        let sealed = try Envelope.seal(.string(secret), with: keys.firstKey, workspace: id, customer: CustomerID(trusted: "send-key:\(keyID)"),
-                                       attribute: Self.sendKeyAttribute)
+        let sealed = try keys.sealSecret(secret, context: "send-key:\(keyID)", attribute: Self.sendKeyAttribute)
         try await store.saveSendKey(SendKeyRecord(workspaceID: id, keyID: keyID, sealedSecret: sealed, createdAt: now))
         try await audit([AuditDraft(actor: .commandLine, action: .keyChange, attributes: ["send_key:\(keyID)"])], workspace: id)
         return (keyID, secret)
@@ -38,9 +37,7 @@ extension Vault {
               let record = try await store.sendKey(workspace: workspace, keyID: keyID), record.isActive(at: now)
         else { return false }
         let keys = try await keyring.keys(for: workspace)
-        guard case .string(let secret) = try Envelope.open(record.sealedSecret, with: keys.firstKey, workspace: workspace,
-                                                            customer: CustomerID(trusted: "send-key:\(keyID)"), attribute: Self.sendKeyAttribute)
-        else { return false }
+        let secret = try keys.openSecret(record.sealedSecret, context: "send-key:\(keyID)", attribute: Self.sendKeyAttribute)
         let expected = Self.sendSignature(secret: secret, timestamp: timestamp, method: method, path: path, body: body)
         let given = signature.hasPrefix("v1=") ? String(signature.dropFirst(3)) : signature
         return ConstantTime.equals(expected, given)
@@ -68,8 +65,7 @@ extension Vault {
         try checkEgress(workspace, to: try providerKind.endpoint(settings: settings), when: .configuring)
         let keys = try await keyring.keys(for: id)
         let json = String(decoding: try JSONEncoder().encode(settings), as: UTF8.self)
-        let sealed = try Envelope.seal(.string(json), with: keys.firstKey, workspace: id,
-                                       customer: CustomerID(trusted: "provider:\(channel.rawValue)"), attribute: Self.providerAttribute)
+        let sealed = try keys.sealSecret(json, context: "provider:\(channel.rawValue)", attribute: Self.providerAttribute)
         try await store.saveProvider(ProviderRecord(workspaceID: id, channel: channel, kind: kind, sealedSettings: sealed))
         try await audit([AuditDraft(actor: actor, action: .keyChange, attributes: ["provider:\(channel.rawValue)"], requestID: requestID)],
                         workspace: id)
@@ -78,10 +74,7 @@ extension Vault {
     public func provider(_ id: WorkspaceID, channel: Channel) async throws -> (kind: String, settings: [String: String])? {
         guard let record = try await store.provider(workspace: id, channel: channel) else { return nil }
         let keys = try await keyring.keys(for: id)
-        guard case .string(let json) = try Envelope.open(record.sealedSettings, with: keys.firstKey, workspace: id,
-                                                          customer: CustomerID(trusted: "provider:\(channel.rawValue)"),
-                                                          attribute: Self.providerAttribute)
-        else { throw KeyError.malformedCiphertext }
+        let json = try keys.openSecret(record.sealedSettings, context: "provider:\(channel.rawValue)", attribute: Self.providerAttribute)
         return (record.kind, try JSONDecoder().decode([String: String].self, from: Data(json.utf8)))
     }
 }

@@ -126,6 +126,7 @@ public final class Vault: Sendable {
         let workspaceKey = try await keyring.newWorkspaceKey(for: id, version: 1)
         try await store.createWorkspace(record, key: workspaceKey,
                                         apiKey: APIKeyRecord(workspaceID: id, keyID: key.keyID, secretHash: DataAPIKey.hash(key.secret)))
+        try await ensureWorkspaceSecrets(id)
         return key
     }
 
@@ -186,6 +187,8 @@ public final class Vault: Sendable {
             throw Failure(.conflict, "a rotation of the blind index is under way (v\(busy.version) \(busy.blindIndex!.role.rawValue)); "
                 + "start another once `domicile keys status` no longer shows it")
         }
+        // Before the new version exists, so that every node learns of the secrets key with it.
+        try await ensureWorkspaceSecrets(id)
         var record = try await keyring.newWorkspaceKey(for: id, version: latest + 1)
         if rebuildingBlindIndex { record.blindIndex = BlindIndexState(role: .building, since: record.createdAt) }
         try await store.addWorkspaceKey(record)
@@ -237,8 +240,7 @@ extension Vault {
         try checkEgress(workspace, to: try EgressEndpoint(url: url, setting: "events_url"), when: .configuring)
         let secret = "whsec_" + Self.randomToken()
         let keys = try await keyring.keys(for: id)
-        let sealed = try Envelope.seal(.string(secret), with: keys.firstKey, workspace: id, customer: CustomerID(trusted: "workspace"),
-                                       attribute: Self.eventsSecretAttribute)
+        let sealed = try keys.sealSecret(secret, context: "workspace", attribute: Self.eventsSecretAttribute)
         _ = try await updateWorkspace(id) { record in
             record.eventsURL = url
             record.sealedEventsSecret = sealed
@@ -251,9 +253,6 @@ extension Vault {
     public func eventsSecret(of workspace: WorkspaceRecord) async throws -> [UInt8]? {
         guard let sealed = workspace.sealedEventsSecret else { return nil }
         let keys = try await keyring.keys(for: workspace.id)
-        guard case .string(let secret) = try Envelope.open(sealed, with: keys.firstKey, workspace: workspace.id,
-                                                            customer: CustomerID(trusted: "workspace"), attribute: Self.eventsSecretAttribute)
-        else { throw KeyError.malformedCiphertext }
-        return Array(secret.utf8)
+        return Array(try keys.openSecret(sealed, context: "workspace", attribute: Self.eventsSecretAttribute).utf8)
     }
 }

@@ -35,7 +35,7 @@ struct KeyRotationService: Service {
                             settled[workspace.id] = current
                         }
                         guard try await rebuildBlindIndex(workspace.id) else { break }
-                        if versions.count > 2 { _ = try await vault.retireUnusedKeyVersions(workspace.id, grace: grace) }
+                        _ = try await vault.retireUnusedKeyVersions(workspace.id, grace: grace)
                     }
                 }
             } catch {
@@ -129,7 +129,7 @@ struct KeysCommand: AsyncParsableCommand {
             print("""
                 Workspace key v\(version) of \(workspace) now wraps new data keys (every node within 5 s).
                 A running server rewraps the \(status.total - status.done) other customers' data keys in the background, then retires the
-                versions nothing uses (v1 stays: tombstones and the audit chain derive from it, and a version keying the blind index stays while it does).
+                versions nothing uses (the version keying the blind index stays while it does: v1 until a rotation with --blind-index).
                 """ + (blindIndex ? """
 
                 The blind index is being rebuilt under v\(version); lookups use the current one until it is complete.

@@ -64,9 +64,13 @@ public struct AuditEntry: Sendable, Hashable {
     public var previousHash: [UInt8]
     public var hash: [UInt8]
     public var format: AuditChainFormat
+    /// The reason sealed again with the workspace's secrets key, when the original was sealed
+    /// with a workspace key version (see `SecretReseal.auditReason`); outside the chain.
+    public var resealedReason: [UInt8]?
 
     public init(workspaceID: WorkspaceID, seq: Int64, draft: AuditDraft, previousHash: [UInt8], hash: [UInt8],
-                format: AuditChainFormat = .keyed) {
+                format: AuditChainFormat = .keyed, resealedReason: [UInt8]? = nil) {
+        self.resealedReason = resealedReason
         self.workspaceID = workspaceID
         self.seq = seq
         self.draft = draft

@@ -1,15 +1,21 @@
 import Crypto
 import Foundation
 
-/// The key that links a workspace's audit chain: derived from the workspace key, held only in
-/// memory, never stored. Whoever can write the database but not unwrap the workspace key cannot
-/// compute a link, so cannot alter, insert or re-chain an entry.
+/// The key that links a workspace's audit chain: derived from the workspace's first key version,
+/// and kept (sealed) only in the workspace's secrets record, never in clear. Whoever can write the
+/// database but not unwrap the workspace's keys cannot compute a link, so cannot alter, insert or
+/// re-chain an entry.
 public struct AuditChainKey: Sendable {
-    let key: SymmetricKey
+    package let key: SymmetricKey
 
     public init(workspaceKey: SymmetricKey, workspace: WorkspaceID) {
         key = HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.audit-chain.v1".utf8),
                                      info: Array(workspace.rawValue.utf8), outputByteCount: 32)
+    }
+
+    /// The key as derived once and kept.
+    package init(key: SymmetricKey) {
+        self.key = key
     }
 }
 
@@ -21,11 +27,19 @@ public struct AuditCheckpointSigner: Sendable {
     public let workspace: WorkspaceID
 
     public init(workspaceKey: SymmetricKey, workspace: WorkspaceID) {
-        let seed = HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.audit-checkpoint.v1".utf8),
-                                          info: Array(workspace.rawValue.utf8), outputByteCount: 32)
+        self.init(seed: Self.seed(workspaceKey: workspaceKey, workspace: workspace), workspace: workspace)
+    }
+
+    /// From the seed as derived once and kept.
+    package init(seed: SymmetricKey, workspace: WorkspaceID) {
         // Any 32 bytes are a valid Ed25519 seed, so this cannot fail.
         privateKey = seed.withUnsafeBytes { try! Curve25519.Signing.PrivateKey(rawRepresentation: $0) }
         self.workspace = workspace
+    }
+
+    package static func seed(workspaceKey: SymmetricKey, workspace: WorkspaceID) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: workspaceKey, salt: Array("domicile.audit-checkpoint.v1".utf8),
+                               info: Array(workspace.rawValue.utf8), outputByteCount: 32)
     }
 
     /// The public key, base64 (32 bytes raw): what `domicile audit public-key` prints.

@@ -64,6 +64,40 @@ public struct WorkspaceKeyRecord: Sendable, Hashable {
     }
 }
 
+/// A workspace's secrets key, and the keys that must outlive every workspace key version, kept
+/// apart from the versions so that any version, the first included, can be retired.
+///
+/// The secrets key seals the workspace's own secrets (send keys, provider settings, the events
+/// secret, operator e-mails, reveal reasons); it is wrapped by a workspace key version exactly as
+/// a customer's data key is, and a rotation rewraps it. The derived keys (tombstones, the audit
+/// chain, its checkpoints) are sealed with the secrets key: their digests, links and public key
+/// must stay comparable for ever, so they are computed once from the first version and kept.
+public struct WorkspaceSecretsRecord: Sendable, Hashable {
+    public var workspaceID: WorkspaceID
+    /// Bytes 2–5 name the workspace key version that wraps it, as in a wrapped data key.
+    public var wrappedKey: [UInt8]
+    public var sealedDerivedKeys: [UInt8]
+
+    public init(workspaceID: WorkspaceID, wrappedKey: [UInt8], sealedDerivedKeys: [UInt8]) {
+        self.workspaceID = workspaceID
+        self.wrappedKey = wrappedKey
+        self.sealedDerivedKeys = sealedDerivedKeys
+    }
+}
+
+/// One sealed value replaced by the same value sealed again: applied only if the stored value is
+/// still `old`, so a concurrent change (a revocation, a new secret) is never undone.
+public enum SecretReseal: Sendable, Hashable {
+    /// The secrets key, wrapped with another workspace key version.
+    case secretsKey(workspace: WorkspaceID, old: [UInt8], new: [UInt8])
+    case eventsSecret(workspace: WorkspaceID, old: [UInt8], new: [UInt8])
+    case sendKey(workspace: WorkspaceID, keyID: String, old: [UInt8], new: [UInt8])
+    case provider(workspace: WorkspaceID, channel: Channel, old: [UInt8], new: [UInt8])
+    case operatorEmail(operatorID: String, old: [UInt8], new: [UInt8])
+    /// A copy of an audit entry's reason: the chain links the original's bytes, which stay.
+    case auditReason(workspace: WorkspaceID, seq: Int64, copy: [UInt8])
+}
+
 /// The state of the blind index keyed with one workspace key version.
 ///
 /// A rotation of the index goes building → active, while the version before goes active →

@@ -293,13 +293,22 @@ public protocol KeyRotationStore: Sendable {
     /// Replaces wrapped data keys, each only if it is still `old` (nothing else of the row changes).
     /// - Returns: how many were replaced.
     func rewrapDataKeys(_ changes: [(customerID: CustomerID, old: [UInt8], new: [UInt8])], workspace: WorkspaceID) async throws -> Int
-    /// Deletes a workspace key version, in one statement, unless a customer's data key still
-    /// names it. - Returns: whether it was deleted.
+    /// Deletes a workspace key version, in one statement, unless a customer's data key or the
+    /// workspace's secrets key still names it. - Returns: whether it was deleted.
     func retireWorkspaceKey(_ version: UInt32, workspace: WorkspaceID) async throws -> Bool
     /// Replaces the wrapped form of workspace key versions (a root key rotation), all in one transaction.
     func replaceWrappedWorkspaceKeys(_ records: [WorkspaceKeyRecord]) async throws
     /// Sets the blind-index state of several versions of one workspace (nil clears it), in one transaction.
     func setBlindIndexStates(_ states: [UInt32: BlindIndexState?], workspace: WorkspaceID) async throws
+    func workspaceSecrets(_ id: WorkspaceID) async throws -> WorkspaceSecretsRecord?
+    /// Stores the record unless the workspace already has one. - Returns: whether it was stored.
+    func createWorkspaceSecrets(_ record: WorkspaceSecretsRecord) async throws -> Bool
+    /// Audit entries whose reason was sealed with a workspace key version (format byte 1) and has
+    /// no copy yet, in seq order.
+    func auditReasonsToReseal(workspace: WorkspaceID, limit: Int) async throws -> [(seq: Int64, sealed: [UInt8])]
+    /// Applies each change whose stored value is still its `old` one, in one transaction.
+    /// - Returns: how many were applied.
+    func reseal(_ changes: [SecretReseal]) async throws -> Int
 }
 
 public protocol CoordinationStore: Sendable {
