@@ -30,6 +30,9 @@ public actor MessageDispatcher: Service {
     /// This node's name in its claims: unique among the nodes sharing a database, and the same
     /// across the node's restarts, so that a restarted node releases its own claims at once.
     let node: String
+    /// This node's recent renewals of its claims, oldest first: each extended to `until` every
+    /// claim of the node whose lease had not run out `at` that time (see `leaseEnd(of:)`).
+    private var renewals: [(at: Date, until: Date)] = []
 
     public init(vault: Vault, logger: Logger, factory: @escaping ProviderFactory, node: String = "embedded", maximumAttempts: Int = 8,
                 concurrencyPerProvider: Int = 128, baseBackoff: Duration = .seconds(2), maximumBackoff: Duration = .seconds(600),
@@ -57,7 +60,43 @@ public actor MessageDispatcher: Service {
         } catch {
             logger.error("outbox: cannot release old claims", metadata: ["error.type": "\(type(of: error))"])
         }
+        // Claims are renewed while they are held, so that a message waiting behind a slow
+        // provider stays this node's instead of being sent again by another node once its first
+        // lease runs out; a node that dies stops renewing, and its claims run out.
+        let renewer = Task { await self.renewClaimsWhileRunning() }
         await pipeline()
+        renewer.cancel()
+    }
+
+    private func renewClaimsWhileRunning() async {
+        let interval = lease / 3
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            guard !Task.isCancelled else { return }
+            await renewClaims()
+        }
+    }
+
+    /// Extends this node's running claims by a lease; remembered only when the store confirms.
+    func renewClaims() async {
+        let now = Date()
+        let until = now.addingTimeInterval(Double(lease.components.seconds))
+        do {
+            _ = try await vault.store.renewClaims(node: node, now: now, until: until)
+            renewals.append((now, until))
+            if renewals.count > 16 { renewals.removeFirst(renewals.count - 16) }
+        } catch {
+            logger.error("outbox: cannot renew claims", metadata: ["error.type": "\(type(of: error))"])
+        }
+    }
+
+    /// Until when this node's claim of `message` holds: its lease from the claim, extended by
+    /// each later renewal made while it still held (a renewal at a time the claim had already
+    /// run out did not touch it, as another node may have claimed it meanwhile).
+    func leaseEnd(of message: OutboxMessage) -> Date {
+        var end = message.nextAttemptAt
+        for renewal in renewals where end > renewal.at { end = max(end, renewal.until) }
+        return end
     }
 
     private enum PipelineEvent: Sendable { case delivered, tick }
@@ -131,10 +170,10 @@ public actor MessageDispatcher: Service {
             // The slot is handed over by the delivery that frees it.
             await withCheckedContinuation { waiting[key, default: []].append($0) }
         }
-        // A message that waited for its slot until its claim's lease (nearly) ran out may already
-        // be claimed by another node: leave it to whoever claims it next, rather than send it twice.
-        // (`nextAttemptAt` of a claimed message is the end of its lease.)
-        if message.nextAttemptAt.timeIntervalSinceNow > Double(lease.components.seconds) / 10 {
+        // A message that waited for its slot until its claim's lease (nearly) ran out, renewals
+        // included, may already be claimed by another node: leave it to whoever claims it next,
+        // rather than send it twice. (`nextAttemptAt` of a claimed message is the end of its lease.)
+        if leaseEnd(of: message).timeIntervalSinceNow > Double(lease.components.seconds) / 10 {
             await deliver(message, provider: await provider(for: key))
         } else {
             logger.notice("outbox: a claim ran out before its turn; left for the next claim")

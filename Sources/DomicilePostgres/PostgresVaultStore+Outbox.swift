@@ -104,6 +104,14 @@ extension PostgresVaultStore {
         }
     }
 
+    public func renewClaims(node: String, now: Date, until: Date) async throws -> Int {
+        try await rows("""
+            UPDATE messages SET next_attempt_at = \(until.millis)
+            WHERE status = 'sending' AND next_attempt_at > \(now.millis) AND claimed_by = \(node)
+            RETURNING message_id
+            """).count
+    }
+
     public func outboxStatistics() async throws -> OutboxStatistics {
         let messages = try await rows("""
             SELECT count(*) AS depth, min(next_attempt_at) FILTER (WHERE status = 'queued') AS oldest

@@ -173,6 +173,14 @@ extension SQLiteVaultStore {
         }
     }
 
+    public func renewClaims(node: String, now: Date, until: Date) async throws -> Int {
+        try await groupCommit { db in
+            try db.execute(sql: "UPDATE messages SET next_attempt_at = ? WHERE status = 'sending' AND next_attempt_at > ? AND claimed_by = ?",
+                           arguments: [until.millis, now.millis, node])
+            return db.changesCount
+        }
+    }
+
     public func outboxStatistics() async throws -> OutboxStatistics {
         try await pool.read { db in
             let depth = try Int.fetchOne(db, sql: "SELECT count(*) FROM messages WHERE status IN ('queued', 'sending')") ?? 0

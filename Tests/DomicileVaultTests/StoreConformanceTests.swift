@@ -496,6 +496,12 @@ struct StoreConformanceTests {
         #expect(try await store.claimDueMessages(node: "n2", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).isEmpty)
         // Another node starting leaves a live claim alone; the node that made it releases it (a restart).
         #expect(try await store.releaseClaims(node: "n2", now: now) == 0)
+        // Renewals extend only the node's own claims, and only while they hold.
+        #expect(try await store.renewClaims(node: "n2", now: now, until: now.addingTimeInterval(300)) == 0)
+        #expect(try await store.renewClaims(node: "n1", now: now.addingTimeInterval(100), until: now.addingTimeInterval(220)) == 1)
+        #expect(try await store.message("a", workspace: workspace)?.nextAttemptAt == now.addingTimeInterval(220))
+        #expect(try await store.renewClaims(node: "n1", now: now.addingTimeInterval(230), until: now.addingTimeInterval(350)) == 0,
+                "a claim that ran out was renewed")
         #expect(try await store.releaseClaims(node: "n1", now: now) == 1)
         var sent = try #require(try await store.claimDueMessages(node: "n1", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).first)
         sent.status = .sent

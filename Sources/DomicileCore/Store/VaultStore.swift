@@ -255,6 +255,10 @@ public protocol OutboxStore: Sendable {
     /// those whose lease ran out, and those claimed by a version that did not name its node;
     /// never a claim of another node whose lease still runs.
     func releaseClaims(node: String, now: Date) async throws -> Int
+    /// Extends to `until` the lease of every message `node` has claimed whose lease has not run
+    /// out at `now` (a claim that ran out may be another node's by now, so it is left alone).
+    /// - Returns: how many claims were extended.
+    func renewClaims(node: String, now: Date, until: Date) async throws -> Int
 
     /// Undelivered events of one workspace, oldest first.
     func pendingEvents(workspace: WorkspaceID, limit: Int) async throws -> [OutboundEvent]
