@@ -18,13 +18,13 @@ final class ReadConnections: Sendable {
     private let maximum: Int
     private let idle = Mutex<(connections: [DatabaseQueue], open: Int)>(([], 0))
 
-    init(path: String, maximum: Int) {
+    init(path: String, maximum: Int, cacheBytes: Int) {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(10)
         configuration.label = "domicile.read"
-        // 8 MiB each instead of 2: random customers are read back from the OS less often.
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -8192") }
+        // Larger than SQLite's default 2 MiB: random customers are read back from the OS less often.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -\(cacheBytes / 1024)") }
         self.path = path
         self.configuration = configuration
         self.maximum = maximum

@@ -21,6 +21,36 @@ struct NodeOptions: ParsableArguments {
     @Option(help: "Connections this node opens to PostgreSQL at most. Env: DOMICILE_DATABASE_POOL_SIZE.")
     var databasePoolSize: Int = Int(ProcessInfo.processInfo.environment["DOMICILE_DATABASE_POOL_SIZE"] ?? "") ?? 16
 
+    @Option(help: "SQLite: the writer's page cache, MiB (default 64). Env: DOMICILE_SQLITE_CACHE_MIB.")
+    var sqliteCacheMib: Int?
+
+    @Option(help: "SQLite: each read connection's page cache, MiB (default 8). Env: DOMICILE_SQLITE_READ_CACHE_MIB.")
+    var sqliteReadCacheMib: Int?
+
+    @Option(help: "SQLite: write-ahead log pages between checkpoints (default 8000). Env: DOMICILE_SQLITE_CHECKPOINT_PAGES.")
+    var sqliteCheckpointPages: Int?
+
+    /// The embedded store's settings: each from its option, else the environment, else the default.
+    func sqliteTuning() throws -> SQLiteTuning {
+        var tuning = SQLiteTuning()
+        let environment = ProcessInfo.processInfo.environment
+        func setting(_ option: Int?, _ variable: String, _ name: String, minimum: Int) throws -> Int? {
+            guard let value = option ?? environment[variable].flatMap({ Int($0) }) else { return nil }
+            guard value >= minimum else { throw ValidationError("--\(name) must be at least \(minimum)") }
+            return value
+        }
+        if let mib = try setting(sqliteCacheMib, "DOMICILE_SQLITE_CACHE_MIB", "sqlite-cache-mib", minimum: 2) {
+            tuning.writerCacheBytes = mib << 20
+        }
+        if let mib = try setting(sqliteReadCacheMib, "DOMICILE_SQLITE_READ_CACHE_MIB", "sqlite-read-cache-mib", minimum: 1) {
+            tuning.readerCacheBytes = mib << 20
+        }
+        if let pages = try setting(sqliteCheckpointPages, "DOMICILE_SQLITE_CHECKPOINT_PAGES", "sqlite-checkpoint-pages", minimum: 100) {
+            tuning.checkpointPages = pages
+        }
+        return tuning
+    }
+
     @Option(help: "Root key file (created on first start, mode 0600). Env: DOMICILE_ROOT_KEY_FILE. Default: <data-dir>/root.key.")
     var rootKeyFile: String?
 
@@ -100,7 +130,9 @@ struct NodeOptions: ParsableArguments {
 
     /// Where the data is, for the start-up line: never a password.
     var storeDescription: String {
-        guard let databaseURL, let components = URLComponents(string: databaseURL) else { return "data in \(dataDir)" }
+        guard let databaseURL, let components = URLComponents(string: databaseURL) else {
+            return "data in \(dataDir), SQLite " + ((try? sqliteTuning()).map(String.init(describing:)) ?? "")
+        }
         return "database postgres://\(components.user ?? "")@\(components.host ?? ""):\(components.port ?? 5432)\(components.path)"
     }
 
@@ -125,6 +157,6 @@ struct NodeOptions: ParsableArguments {
             guard databasePoolSize > 0 else { throw ValidationError("--database-pool-size must be positive") }
             return try await PostgresVaultStore.open(url: databaseURL, poolSize: databasePoolSize, logger: logger)
         }
-        return try SQLiteVaultStore(path: databasePath, waiterExecutor: { EventLoopTaskExecutor.current })
+        return try SQLiteVaultStore(path: databasePath, tuning: try sqliteTuning(), waiterExecutor: { EventLoopTaskExecutor.current })
     }
 }

@@ -151,7 +151,9 @@ public final class TestOpenBao: @unchecked Sendable {
         if let token { request.headers.add(name: "X-Vault-Token", value: token.isEmpty ? rootToken : token) }
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
-        let response = try await Self.client(caPath: caPath).execute(request, timeout: .seconds(10))
+        // Generous: on a loaded machine (the whole suite at once) OpenBao's storage fsyncs can
+        // hold a set-up call for seconds; the vault's own calls keep their 5-second limit.
+        let response = try await Self.client(caPath: caPath).execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 1 << 20)
         guard (200..<300).contains(response.status.code) else {
             throw Failure(description: "\(method) \(path): HTTP \(response.status.code) \(String(buffer: bytes))")
