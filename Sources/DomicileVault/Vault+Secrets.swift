@@ -14,7 +14,7 @@ extension Vault {
         let record = try WorkspaceSecrets.create(workspace: id, firstKey: keys.firstKey, wrappingKey: keys.currentKey, version: keys.current)
         if try await store.createWorkspaceSecrets(record) {
             _ = try await keyring.keys(for: id, reload: true)
-            logger.notice("workspace secrets key created", metadata: ["workspace": "\(id)"])
+            logger.info("workspace secrets key created", metadata: ["workspace": "\(id)"])
         }
     }
 

@@ -142,6 +142,7 @@ struct NodeOptions: ParsableArguments {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         guard keyCacheSeconds > 0 else { throw ValidationError("--key-cache-seconds must be positive") }
+        _ = try sqliteTuning()  // a bad setting is refused before a root key file is made
         let root = try rootKeyService(logger: logger)
         let store = try await openStore(logger: logger)
         return Vault(store: store, root: root, region: region, operatorPolicy: operatorPolicy,
