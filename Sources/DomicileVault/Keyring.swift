@@ -94,14 +94,15 @@ public final class Keyring: Sendable {
               let latest = records.max(by: { $0.version < $1.version })
         else { throw KeyError.noWorkspaceKey }
         let described = Dictionary(uniqueKeysWithValues: records.map { ($0.version, $0.blindIndex?.role) })
-        // A workspace without a secrets record gets one at its first rotation, or from a node
-        // that created the workspace a moment ago: look for it at each check until it is there.
-        var secretsStillMissing: Bool {
-            get async throws { try await store.workspaceSecrets(workspace) == nil }
-        }
-        if let cached, cached.records == described, try await cached.keys.secrets != nil ? true : secretsStillMissing {
-            cache.withLock { $0[workspace]?.checked = now }
-            return cached.keys
+        if let cached, cached.records == described {
+            // A workspace without a secrets record gets one at its first rotation, or from a node
+            // that created the workspace a moment ago: look for it at each check until it is there.
+            var secretsAppeared = false
+            if cached.keys.secrets == nil { secretsAppeared = try await store.workspaceSecrets(workspace) != nil }
+            if !secretsAppeared {
+                cache.withLock { $0[workspace]?.checked = now }
+                return cached.keys
+            }
         }
         // Versions that went away are dropped; only those not seen before are unwrapped.
         var versions = (cached?.keys.versions ?? [:]).filter { described[$0.key] != nil }

@@ -174,9 +174,12 @@ struct KeysCommand: AsyncParsableCommand {
                 } else if !first.retirable.isEmpty {
                     line += "\tto retire: \(first.retirable.map { "v\($0)" }.joined(separator: ","))"
                 }
-                // Customer ids are not personal data here (the main data center holds them), so the place is shown as is.
+                // Customer ids are not personal data (the main data center holds them), so the place is
+                // shown, unless the workspace accepts ids that look like e-mails or phone numbers.
+                let showsPlace = try await vault.store.workspace(id)?.allowIdentifyingCustomerIDs == false
                 line += "\tblind index " + (try await vault.blindIndexStatus(id)).map { version, state in
-                    "v\(version) \(state.role.rawValue)" + (state.role == .active ? "" : state.cursor.map { " (after \($0))" } ?? " (not started)")
+                    let place = state.cursor.map { showsPlace ? " (after \($0))" : " (under way)" } ?? " (not started)"
+                    return "v\(version) \(state.role.rawValue)" + (state.role == .active ? "" : place)
                 }.joined(separator: ", ")
                 print(line)
             }
