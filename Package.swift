@@ -90,6 +90,30 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The brand's side of client mode: its keys, envelopes, and payloads encrypted before they
+        // leave its systems (`domicile client`, and the relay).
+        .target(
+            name: "DomicileClient",
+            dependencies: ["DomicileCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The relay the brand runs in its own network (client mode): pulls its messages from
+        // Domicile, opens the brand's envelopes, renders and sends through the same providers.
+        .target(
+            name: "DomicileRelay",
+            dependencies: [
+                "DomicileCore", "DomicileVault", "DomicileClient", "DomicileOutbound", "DomicileHTTP",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // HTTP adapter.
         .target(
             name: "DomicileHTTP",
@@ -155,6 +179,8 @@ let package = Package(
                 "DomicileHTTP",
                 "DomicileOutbound",
                 "DomicileKMS",
+                "DomicileClient",
+                "DomicileRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -183,6 +209,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/DomicileTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DomicileClientTests",
+            dependencies: ["DomicileCore", "DomicileClient", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(

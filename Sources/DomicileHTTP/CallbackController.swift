@@ -6,12 +6,40 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
+/// Who receives providers' callbacks: the node's vault, or the brand's relay (client mode).
+public protocol CallbackTarget: Sendable {
+    /// Whether callbacks for this workspace are taken here.
+    func knows(_ workspace: WorkspaceID) async throws -> Bool
+    /// A channel's provider, whose settings hold the secrets callbacks are signed with.
+    func provider(_ workspace: WorkspaceID, channel: DomicileCore.Channel) async throws -> (kind: String, settings: [String: String])?
+    @discardableResult
+    func applyProviderStatus(_ reference: Vault.ProviderReference, status: MessageStatus, errorCode: String?, workspace: WorkspaceID)
+        async throws -> Bool
+}
+
+extension Vault: CallbackTarget {
+    public func knows(_ workspace: WorkspaceID) async throws -> Bool { try await self.workspace(workspace) != nil }
+}
+
+extension DomicileAPI {
+    /// Providers' callbacks alone at `/v1/callbacks/{provider}/{ws}`, each checked and mapped as a
+    /// node does, then handed to `target`: the relay's listener.
+    public static func callbackRouter(target: any CallbackTarget) -> Router<DomicileRequestContext> {
+        let router = Router(context: DomicileRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
+        HealthController.addLiveness(to: router)
+        CallbackController(target: target).addRoutes(to: router.group("v1/callbacks"))
+        return router
+    }
+}
+
 /// Provider status callbacks at `/v1/callbacks/{provider}/{ws}`: each checked against the
 /// provider's own signature scheme (401 when unsigned or badly signed), mapped to one status
 /// vocabulary, stripped of the address it carries. `GET` on the same path answers the WhatsApp
 /// Cloud API's subscription handshake.
 struct CallbackController {
-    let vault: Vault
+    /// The node's vault, or in client mode the brand's relay, which holds the providers' settings.
+    let target: any CallbackTarget
 
     struct Done: Encodable { var status = "success" }
 
@@ -30,7 +58,7 @@ struct CallbackController {
     @Sendable func receive(_ request: Request, context: DomicileRequestContext) async throws -> Response {
         let provider = try context.parameters.require("provider")
         guard let workspaceID = try? WorkspaceID(validating: try context.parameters.require("workspace")),
-              try await vault.workspace(workspaceID) != nil
+              try await target.knows(workspaceID)
         else { throw Self.unsigned }
         var request = request
         let body = Array(buffer: try await JSONBody.collect(&request, upTo: Self.maximumBody))
@@ -49,7 +77,7 @@ struct CallbackController {
     /// signs the callbacks of the messages it sent.
     func anyProvider(_ kind: String, workspace: WorkspaceID, vouches: ([String: String]) -> Bool) async throws -> Bool {
         for channel in Channel.allCases {
-            if let provider = try await vault.provider(workspace, channel: channel), provider.kind == kind, vouches(provider.settings) {
+            if let provider = try await target.provider(workspace, channel: channel), provider.kind == kind, vouches(provider.settings) {
                 return true
             }
         }
@@ -94,7 +122,7 @@ struct CallbackController {
         // One answer for an unknown workspace, no token configured and a wrong token.
         guard let token = query["hub.verify_token"].map(String.init), !token.isEmpty,
               let workspaceID = try? WorkspaceID(validating: try context.parameters.require("workspace")),
-              try await vault.workspace(workspaceID) != nil,
+              try await target.knows(workspaceID),
               try await anyProvider("whatsapp_cloud", workspace: workspaceID, vouches: { settings in
                   Self.secret(settings, "verify_token").map { ConstantTime.equals($0, token) } ?? false
               })
@@ -126,7 +154,7 @@ struct CallbackController {
         }
         let code = values["ErrorCode"].flatMap { $0.isEmpty ? nil : $0 }
         guard let status = Self.twilioStatus(raw, errorCode: code) else { return }
-        try await vault.applyProviderStatus(.providerMessageID(sid), status: status, errorCode: code, workspace: workspace)
+        try await target.applyProviderStatus(.providerMessageID(sid), status: status, errorCode: code, workspace: workspace)
     }
 
     /// Twilio's error codes that say the number itself cannot receive: 30003 unreachable
@@ -180,7 +208,7 @@ struct CallbackController {
         for report in (webhook.entry ?? []).flatMap({ $0.changes ?? [] }).flatMap({ $0.value?.statuses ?? [] }) {
             let code = report.errors?.first?.code
             guard let status = Self.whatsappStatus(report.status, errorCode: code) else { continue }
-            try await vault.applyProviderStatus(.providerMessageID(report.id), status: status, errorCode: code.map(String.init),
+            try await target.applyProviderStatus(.providerMessageID(report.id), status: status, errorCode: code.map(String.init),
                                                 workspace: workspace)
         }
     }
@@ -217,6 +245,6 @@ struct CallbackController {
         default: report.statusCode == 2003 ? .bounced : .failed
         }
         let code = report.statusCode.flatMap { $0 == 0 ? nil : String($0) }
-        try await vault.applyProviderStatus(.messageID(report.messageId), status: status, errorCode: code, workspace: workspace)
+        try await target.applyProviderStatus(.messageID(report.messageId), status: status, errorCode: code, workspace: workspace)
     }
 }

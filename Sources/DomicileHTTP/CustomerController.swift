@@ -114,11 +114,17 @@ struct CustomerController {
         } else if let mobile = query.get("mobile") {
             // An unencoded '+' may arrive as a space after form decoding by a client library.
             identity = .mobile(mobile.hasPrefix(" ") ? "+" + mobile.dropFirst() : mobile)
+        } else if let attribute = query.get("attribute"), let digest = query.get("digest") {
+            // Client mode: the digest the brand computed with its own index key.
+            guard let bytes = Data(base64Encoded: digest.replacingOccurrences(of: " ", with: "+")) else {
+                throw Failure(.attribute, attribute: "digest", "digest must be standard base64")
+            }
+            identity = .digest(try AttributeName(validating: attribute), [UInt8](bytes))
         } else if let attribute = query.get("attribute"), let value = query.get("value") {
             identity = .attribute(try AttributeName(validating: attribute), value)
         } else {
             throw Failure(.missingAttribute, attribute: "email",
-                          "look customers up with ?email=, ?mobile= or ?attribute=NAME&value=VALUE")
+                          "look customers up with ?email=, ?mobile=, ?attribute=NAME&value=VALUE or, in client mode, ?attribute=NAME&digest=BASE64")
         }
         let views = try await vault.lookup(identity, workspace: workspace.id, actor: actor, requestID: context.requestID)
         var writer = JSONWriter(capacity: 64 + 512 * views.count)

@@ -33,7 +33,10 @@ public enum DomicileAPI {
         let send = router.group("v1").add(middleware: ResidencyMiddleware(vault: vault))
             .add(middleware: SendAuthMiddleware(vault: vault, limiter: limiter, requireClientCertificate: requireClientCertificate))
         MessagesController(vault: vault).addRoutes(to: send)
-        CallbackController(vault: vault).addRoutes(to: router.group("v1/callbacks").add(middleware: ResidencyMiddleware(vault: vault)))
+        let relay = router.group("v1").add(middleware: ResidencyMiddleware(vault: vault))
+            .add(middleware: SendAuthMiddleware(vault: vault, limiter: limiter, requireClientCertificate: requireClientCertificate, relay: true))
+        RelayController(vault: vault).addRoutes(to: relay)
+        CallbackController(target: vault).addRoutes(to: router.group("v1/callbacks").add(middleware: ResidencyMiddleware(vault: vault)))
         router.add(middleware: AllowedMethodsMiddleware(routes: router.routes))
         return router
     }

@@ -13,10 +13,14 @@ struct HealthController {
         var checks: [String: String]?
     }
 
-    func addRoutes(to router: Router<DomicileRequestContext>) {
+    static func addLiveness(to router: Router<DomicileRequestContext>) {
         router.get("health/live") { _, _ in
             JSONResponse.make(Status(status: "live"))
         }
+    }
+
+    func addRoutes(to router: Router<DomicileRequestContext>) {
+        Self.addLiveness(to: router)
         router.get("health/ready") { _, context in
             let (ready, checks) = await vault.readiness()
             guard ready else {

@@ -19,11 +19,15 @@ struct SendAuthMiddleware: RouterMiddleware {
     /// Mutual TLS: a client certificate from the configured CA, bound to the workspace, is
     /// required before the signature is even looked at.
     let requireClientCertificate: Bool
+    /// The relay's routes (relay keys, `rk_…`) rather than the main data center's (send keys).
+    var relay = false
     /// Send batches are larger than ingest bodies: up to 1,000 messages.
     static let maximumBody = 4 * 1024 * 1024
 
     @concurrent func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws -> Response {
-        let refusal = Failure(.unauthorized, "missing, stale or invalid signature: sign the request with the workspace's send key")
+        let refusal = Failure(.unauthorized, relay
+            ? "missing, stale or invalid signature: sign the request with the workspace's relay key"
+            : "missing, stale or invalid signature: sign the request with the workspace's send key")
         if requireClientCertificate { try await checkClientCertificate(context) }
         guard let rawWorkspace = context.parameters.get("workspace"), let workspaceID = try? WorkspaceID(validating: rawWorkspace),
               let keyID = request.headers[HTTPField.Name("X-Domicile-Key")!],
@@ -34,7 +38,8 @@ struct SendAuthMiddleware: RouterMiddleware {
         var request = request
         let body = try await JSONBody.collect(&request, upTo: Self.maximumBody)
         guard try await vault.verifySendRequest(workspace: workspaceID, keyID: keyID, timestamp: timestamp, signature: signature,
-                                                method: request.method.rawValue, path: request.uri.path, body: Array(buffer: body))
+                                                method: request.method.rawValue, path: request.uri.path, body: Array(buffer: body),
+                                                relay: relay)
         else { throw refusal }
         if workspace.suspended { throw Failure(.forbidden, "this workspace is suspended") }
         let decision = limiter.admit(workspace.id, limit: workspace.rateLimitPerMinute)
@@ -48,7 +53,7 @@ struct SendAuthMiddleware: RouterMiddleware {
         }
         var context = context
         context.workspace = workspace
-        context.actor = .mainDataCenter
+        context.actor = relay ? .relay(keyID: keyID) : .mainDataCenter
         var response: Response
         do {
             response = try await next(request, context)

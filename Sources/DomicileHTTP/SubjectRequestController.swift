@@ -81,7 +81,7 @@ struct SubjectRequestController {
         }
         let identities = try body.identities.map { identity in
             guard let kind = SubjectIdentity.Kind(rawValue: identity.identityType) else {
-                throw Failure(.attribute, attribute: "identity_type", "identity_type must be email, mobile or id")
+                throw Failure(.attribute, attribute: "identity_type", "identity_type must be email, mobile, id, email_digest or mobile_digest")
             }
             return SubjectIdentity(kind: kind, value: identity.identityValue)
         }
@@ -132,6 +132,8 @@ enum CSVExport {
                 case .integer(let number)?: String(number)
                 case .double(let number)?: String(number)
                 case .bool(let flag)?: String(flag)
+                // A client-mode workspace's values in clear for the caller are the brand's envelopes.
+                case let object?: String(decoding: { var writer = JSONWriter(); writer.value(object); return writer.bytes }(), as: UTF8.self)
                 default: ""
                 }
             }

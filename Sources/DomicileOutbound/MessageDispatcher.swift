@@ -147,7 +147,7 @@ public actor MessageDispatcher: Service {
     private func claim(limit: Int) async -> [OutboxMessage] {
         let now = Date()
         do {
-            return try await vault.store.claimDueMessages(node: node, now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)),
+            return try await vault.store.claimDueMessages(node: node, route: .providers, now: now, leaseUntil: now.addingTimeInterval(Double(lease.components.seconds)),
                                                           limit: limit)
         } catch {
             logger.error("outbox: cannot claim messages", metadata: ["error.type": "\(type(of: error))"])
@@ -279,17 +279,16 @@ public actor MessageDispatcher: Service {
     @concurrent private nonisolated func retry(_ message: OutboxMessage, code: String, outcome: ProviderOutcome) async {
         var next = message
         next.attempts += 1
-        guard next.attempts < maximumAttempts else {
+        let now = Date()
+        let policy = RetryPolicy(maximumAttempts: maximumAttempts, baseBackoff: baseBackoff, maximumBackoff: maximumBackoff)
+        guard let due = policy.nextAttempt(after: next.attempts, now: now) else {
             await settle(next, status: .deadLetter, errorCode: code)
             return
         }
-        let exponential = baseBackoff * (1 << min(next.attempts - 1, 20))
-        let delay = min(maximumBackoff, exponential) * Double.random(in: 0.5...1.0)
-        let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
         next.status = .queued
         next.errorCode = code
-        next.updatedAt = Date()
-        next.nextAttemptAt = next.updatedAt.addingTimeInterval(seconds)
+        next.updatedAt = now
+        next.nextAttemptAt = due
         do {
             try await vault.store.record(next, change: MessageStatusChange(status: .queued, at: next.updatedAt, errorCode: code), event: nil,
                                          onlyIf: .sending)

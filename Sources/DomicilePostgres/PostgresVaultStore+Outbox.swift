@@ -14,12 +14,12 @@ extension PostgresVaultStore {
                 let queued = MessageStatusChange(status: message.status, at: message.createdAt)
                 let inserted = try await connection.rows("""
                     INSERT INTO messages (workspace_id, message_id, customer_id, campaign_id, channel, status, attempts, next_attempt_at,
-                        provider_message_id, error_code, segments, encoding, created_at, updated_at, payload, history)
+                        provider_message_id, error_code, segments, encoding, created_at, updated_at, payload, history, route)
                     VALUES (\(message.workspaceID.rawValue), \(message.messageID), \(message.customerID.rawValue), \(message.campaignID),
                             \(message.channel.rawValue), \(message.status.rawValue), \(Int64(message.attempts)), \(message.nextAttemptAt.millis),
                             \(message.providerMessageID), \(message.errorCode), \(message.segments.map(Int64.init)), \(message.encoding),
                             \(message.createdAt.millis), \(message.updatedAt.millis), \(message.sealedPayload?.bytea),
-                            \(StoredText.historyLine(queued)))
+                            \(StoredText.historyLine(queued)), \(OutboxRoute(message).stored))
                     ON CONFLICT (workspace_id, message_id) DO NOTHING
                     RETURNING message_id
                     """, logger)
@@ -56,7 +56,7 @@ extension PostgresVaultStore {
 
     /// Claims with `FOR UPDATE SKIP LOCKED`: nodes claiming at once take different messages, and
     /// none waits for another's claim. Leases that ran out (a sender that died) go first.
-    public func claimDueMessages(node: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+    public func claimDueMessages(node: String, route: OutboxRoute, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
         try await transaction { [logger] connection in
             var claimed: [OutboxMessage] = []
             for status in ["sending", "queued"] where claimed.count < limit {
@@ -64,7 +64,7 @@ extension PostgresVaultStore {
                     UPDATE messages SET status = 'sending', next_attempt_at = \(leaseUntil.millis), claimed_by = \(node)
                     WHERE (workspace_id, message_id) IN (
                         SELECT workspace_id, message_id FROM messages
-                        WHERE status = \(status) AND next_attempt_at <= \(now.millis)
+                        WHERE route = \(route.stored) AND status = \(status) AND next_attempt_at <= \(now.millis)
                         ORDER BY next_attempt_at LIMIT \(limit - claimed.count)
                         FOR UPDATE SKIP LOCKED)
                     RETURNING *
@@ -150,7 +150,8 @@ extension PostgresVaultStore {
             channel: channel, status: status, attempts: Int(try row.int("attempts")), nextAttemptAt: try row.date("next_attempt_at"),
             providerMessageID: try row.optionalText("provider_message_id"), errorCode: try row.optionalText("error_code"),
             segments: try row.optionalInt("segments").map(Int.init), encoding: try row.optionalText("encoding"),
-            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"), sealedPayload: try row.optionalBytes("payload"))
+            createdAt: try row.date("created_at"), updatedAt: try row.date("updated_at"), sealedPayload: try row.optionalBytes("payload"),
+            viaRelay: OutboxRoute.isRelay(stored: try row.text("route")))
     }
 
     // MARK: Events

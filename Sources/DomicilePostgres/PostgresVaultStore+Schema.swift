@@ -262,6 +262,14 @@ extension PostgresVaultStore {
             """,
             "ALTER TABLE audit_log ADD COLUMN resealed_reason BYTEA",
         ]),
+        (5, "client-protection", [
+            // A workspace's protection mode, and who may claim a message (OutboxRoute): the
+            // nodes' dispatchers or one workspace's relay. Claims read one route's due messages.
+            "ALTER TABLE workspaces ADD COLUMN protection TEXT NOT NULL DEFAULT 'vault'",
+            "ALTER TABLE messages ADD COLUMN route TEXT NOT NULL DEFAULT 'provider'",
+            "DROP INDEX messages_due",
+            "CREATE INDEX messages_due ON messages (route, status, next_attempt_at)",
+        ]),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

@@ -10,11 +10,12 @@ extension PostgresVaultStore {
         try await transaction { connection in
             let inserted = try await connection.rows("""
                 INSERT INTO workspaces (id, region, rate_limit_per_minute, suspended, allow_identifying_customer_ids,
-                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, egress_hosts, created_at)
+                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, egress_hosts, protection,
+                                        created_at)
                 VALUES (\(workspace.id.rawValue), \(workspace.region), \(workspace.rateLimitPerMinute), \(workspace.suspended),
                         \(workspace.allowIdentifyingCustomerIDs), \(workspace.retentionDays), \(workspace.refuseErasedCustomerIDs),
                         \(workspace.eventsURL), \(workspace.sealedEventsSecret?.bytea), \(EgressHostsColumn.encode(workspace.egressHosts)),
-                        \(workspace.createdAt.millis))
+                        \(workspace.protection.rawValue), \(workspace.createdAt.millis))
                 ON CONFLICT (id) DO NOTHING RETURNING id
                 """, logger)
             guard !inserted.isEmpty else { throw StoreError.alreadyExists("workspace \(workspace.id)") }
@@ -77,7 +78,8 @@ extension PostgresVaultStore {
                         retentionDays: try row.optionalInt("retention_days").map(Int.init),
                         refuseErasedCustomerIDs: try row.bool("refuse_erased_customer_ids"),
                         eventsURL: try row.optionalText("events_url"), sealedEventsSecret: try row.optionalBytes("events_secret"),
-                        egressHosts: EgressHostsColumn.decode(try row.optionalText("egress_hosts")), createdAt: try row.date("created_at"))
+                        egressHosts: EgressHostsColumn.decode(try row.optionalText("egress_hosts")),
+                        protection: ProtectionMode(rawValue: try row.text("protection")) ?? .vault, createdAt: try row.date("created_at"))
     }
 
     // MARK: Data API keys

@@ -279,6 +279,16 @@ extension SQLiteVaultStore {
                 ALTER TABLE audit_log ADD COLUMN resealed_reason BLOB;
                 """)
         }
+        migrator.registerMigration("13-client-protection") { db in
+            // A workspace's protection mode, and who may claim a message (OutboxRoute): the
+            // nodes' dispatchers or one workspace's relay. Claims read one route's due messages.
+            try db.execute(sql: """
+                ALTER TABLE workspaces ADD COLUMN protection TEXT NOT NULL DEFAULT 'vault';
+                ALTER TABLE messages ADD COLUMN route TEXT NOT NULL DEFAULT 'provider';
+                DROP INDEX messages_due;
+                CREATE INDEX messages_due ON messages (route, status, next_attempt_at);
+                """)
+        }
         return migrator
     }
 }

@@ -61,10 +61,11 @@ extension SQLiteVaultStore {
             try messages.map { message in
                 try db.cachedStatement(sql: """
                     INSERT OR IGNORE INTO messages (workspace_id, message_id, customer_id, campaign_id, channel, status, attempts,
-                        next_attempt_at, provider_message_id, error_code, segments, encoding, created_at, updated_at, payload, history)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        next_attempt_at, provider_message_id, error_code, segments, encoding, created_at, updated_at, payload, history, route)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).execute(arguments: Self.arguments(message)
-                        + [StoredText.historyLine(MessageStatusChange(status: message.status, at: message.createdAt))])
+                        + [StoredText.historyLine(MessageStatusChange(status: message.status, at: message.createdAt)),
+                           OutboxRoute(message).stored])
                 guard db.changesCount == 1 else { return false }
                 try Self.insert(OutboundEvent.status(of: message, MessageStatusChange(status: message.status, at: message.createdAt)), db)
                 return true
@@ -85,7 +86,8 @@ extension SQLiteVaultStore {
             campaignID: row["campaign_id"], channel: channel, status: status, attempts: row["attempts"],
             nextAttemptAt: Date(millis: row["next_attempt_at"]), providerMessageID: row["provider_message_id"], errorCode: row["error_code"],
             segments: row["segments"], encoding: row["encoding"], createdAt: Date(millis: row["created_at"]),
-            updatedAt: Date(millis: row["updated_at"]), sealedPayload: (row["payload"] as Data?).map { [UInt8]($0) })
+            updatedAt: Date(millis: row["updated_at"]), sealedPayload: (row["payload"] as Data?).map { [UInt8]($0) },
+            viaRelay: OutboxRoute.isRelay(stored: row["route"]))
     }
 
     public func message(_ id: String, workspace: WorkspaceID) async throws -> OutboxMessage? {
@@ -125,7 +127,7 @@ extension SQLiteVaultStore {
         }
     }
 
-    public func claimDueMessages(node: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
+    public func claimDueMessages(node: String, route: OutboxRoute, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage] {
         // One status at a time: each is then a range of `messages_due` already in
         // `next_attempt_at` order. `status IN ('queued', 'sending')` made SQLite collect and sort
         // every due message for each claim, which grew with the backlog. Leases that ran out
@@ -135,10 +137,10 @@ extension SQLiteVaultStore {
             for status in ["sending", "queued"] where claimed.count < limit {
                 let rows = try Row.fetchAll(db.cachedStatement(sql: """
                     UPDATE messages SET status = 'sending', next_attempt_at = ?, claimed_by = ?
-                    WHERE rowid IN (SELECT rowid FROM messages WHERE status = ? AND next_attempt_at <= ?
+                    WHERE rowid IN (SELECT rowid FROM messages WHERE route = ? AND status = ? AND next_attempt_at <= ?
                                     ORDER BY next_attempt_at LIMIT ?)
                     RETURNING *
-                    """), arguments: [leaseUntil.millis, node, status, now.millis, limit - claimed.count])
+                    """), arguments: [leaseUntil.millis, node, route.stored, status, now.millis, limit - claimed.count])
                 claimed += rows.compactMap(Self.message)
             }
             return claimed

@@ -14,12 +14,14 @@ extension SQLiteVaultStore {
             }
             try db.execute(sql: """
                 INSERT INTO workspaces (id, region, rate_limit_per_minute, suspended, allow_identifying_customer_ids,
-                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, egress_hosts, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        retention_days, refuse_erased_customer_ids, events_url, events_secret, egress_hosts, protection,
+                                        created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [workspace.id.rawValue, workspace.region, workspace.rateLimitPerMinute,
                                  workspace.suspended, workspace.allowIdentifyingCustomerIDs, workspace.retentionDays,
                                  workspace.refuseErasedCustomerIDs, workspace.eventsURL, workspace.sealedEventsSecret.map { Data($0) },
-                                 EgressHostsColumn.encode(workspace.egressHosts), workspace.createdAt.millis])
+                                 EgressHostsColumn.encode(workspace.egressHosts), workspace.protection.rawValue,
+                                 workspace.createdAt.millis])
             try Self.insert(key, db)
             try Self.save(apiKey, db)
         }
@@ -111,7 +113,8 @@ extension SQLiteVaultStore {
                         suspended: row["suspended"], allowIdentifyingCustomerIDs: row["allow_identifying_customer_ids"],
                         retentionDays: row["retention_days"], refuseErasedCustomerIDs: row["refuse_erased_customer_ids"],
                         eventsURL: row["events_url"], sealedEventsSecret: (row["events_secret"] as Data?).map { [UInt8]($0) },
-                        egressHosts: EgressHostsColumn.decode(row["egress_hosts"]), createdAt: Date(millis: row["created_at"]))
+                        egressHosts: EgressHostsColumn.decode(row["egress_hosts"]),
+                        protection: ProtectionMode(rawValue: row["protection"]) ?? .vault, createdAt: Date(millis: row["created_at"]))
     }
 
     static func apiKey(_ row: Row) -> APIKeyRecord {

@@ -17,7 +17,8 @@ public enum Envelope {
     public enum ValueKind: UInt8, Sendable {
         /// Sealed by Domicile with the customer's data key.
         case vault = 1
-        /// Ciphertext the brand sealed with its own key (client-held-key mode); Domicile cannot read it.
+        /// A `ClientEnvelope` (ciphertext the brand sealed with its own key, client mode) sealed once
+        /// more with the customer's data key: Domicile opens its own layer, never the brand's.
         case client = 2
     }
 
@@ -77,11 +78,6 @@ public enum Envelope {
         try CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer).seal(value, attribute: attribute)
     }
 
-    /// Wraps ciphertext the brand produced with its own key, unread.
-    public static func clientSealed(_ ciphertext: [UInt8]) -> [UInt8] {
-        [formatVersion, ValueKind.client.rawValue] + ciphertext
-    }
-
     public static func kind(of sealed: [UInt8]) throws -> ValueKind {
         guard sealed.count >= 2, sealed[0] == formatVersion, let kind = ValueKind(rawValue: sealed[1]) else {
             throw KeyError.malformedCiphertext
@@ -120,6 +116,26 @@ public enum Envelope {
             return try gcm.seal(plaintext, authenticating: associatedData(attribute), prefix: Envelope.vaultPrefix)
         }
 
+        /// `version(1) kind(1)=client nonce(12) ciphertext tag(16)`: the brand's envelope under the
+        /// customer's data key, with the same associated data as a vault value, so erasing the
+        /// customer's key shreds it too.
+        public func seal(_ envelope: ClientEnvelope, attribute: AttributeName) throws -> [UInt8] {
+            try gcm.seal(envelope.bytes, authenticating: associatedData(attribute), prefix: Envelope.clientPrefix)
+        }
+
+        /// The brand's envelope of a client-kind value (still sealed with the brand's key).
+        public func openEnvelope(_ sealed: [UInt8], attribute: AttributeName) throws -> ClientEnvelope {
+            guard try kind(of: sealed) == .client else { throw KeyError.malformedCiphertext }
+            let bytes: [UInt8]
+            do {
+                bytes = try gcm.open(sealed[2...], authenticating: associatedData(attribute))
+            } catch {
+                throw KeyError.unwrapFailed
+            }
+            guard let envelope = ClientEnvelope(bytes: bytes) else { throw KeyError.malformedCiphertext }
+            return envelope
+        }
+
         public func open(_ sealed: [UInt8], attribute: AttributeName) throws -> AttributeValue {
             guard try kind(of: sealed) == .vault else { throw KeyError.malformedCiphertext }
             do {
@@ -134,6 +150,7 @@ public enum Envelope {
     }
 
     static let vaultPrefix: [UInt8] = [formatVersion, ValueKind.vault.rawValue]
+    static let clientPrefix: [UInt8] = [formatVersion, ValueKind.client.rawValue]
 
     // MARK: Helpers
 

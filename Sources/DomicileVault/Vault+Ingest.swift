@@ -36,7 +36,7 @@ extension Vault {
             do {
                 let (upsert, newAttributes) = try CustomerUpsert.parse(
                     element, schema: schema, allowIdentifyingCustomerIDs: workspace.allowIdentifyingCustomerIDs,
-                    requireType: requireType)
+                    requireType: requireType, protection: workspace.protection)
                 for definition in newAttributes where schema[definition.name] == nil {
                     schema.set(definition)
                     additions.append(definition)
@@ -147,7 +147,7 @@ struct CustomerSealer: Sendable {
         var attributes = current?.attributes ?? [:]
         attributes.reserveCapacity(attributes.count + upsert.set.count)
         var index = current?.blindIndex ?? [:]
-        for name in upsert.remove {
+        for name in upsert.remove.union(upsert.envelopes.keys) {
             attributes[name.rawValue] = nil
             BlindIndexVersions.remove(name, from: &index)
         }
@@ -161,6 +161,12 @@ struct CustomerSealer: Sendable {
                 // customer's index holds only this upsert's other attributes: nothing to remove.)
                 BlindIndexVersions.remove(name, from: &index)
             }
+        }
+        for (name, envelope) in upsert.envelopes {
+            attributes[name.rawValue] = try cipher.seal(envelope, attribute: name)
+            // The brand's own digest, under the first version's entry name: a client-mode
+            // workspace's index is the brand's, never rotated by Domicile.
+            if schema[name]?.indexed == true, let digest = envelope.index { index[name.rawValue] = digest }
         }
         return .write(StoredCustomer(
             workspaceID: workspace, customerID: customer, dataKey: wrappedDataKey,

@@ -19,7 +19,12 @@ public enum SubjectRequestType: String, Sendable, CaseIterable {
 
 /// An identity a data-subject request names.
 public struct SubjectIdentity: Sendable, Hashable {
-    public enum Kind: String, Sendable, CaseIterable { case email, mobile, id }
+    /// The digest kinds are a client-mode workspace's: the brand's digest of the e-mail or mobile, base64.
+    public enum Kind: String, Sendable, CaseIterable {
+        case email, mobile, id
+        case emailDigest = "email_digest"
+        case mobileDigest = "mobile_digest"
+    }
     public var kind: Kind
     public var value: String
 
@@ -63,8 +68,10 @@ extension Vault {
     public func changeAttribute(_ definition: AttributeDefinition, workspace: WorkspaceID, actor: Actor, requestID: String?) async throws {
         try actor.require(.changeSchema)
         let before = try await schema(workspace)[definition.name]
-        if before?.pii ?? true, !definition.pii, !actor.may(.reveal) {
-            // Unmarking shows the values in clear to everyone: only someone who may see them may do it.
+        if before?.pii ?? false, !definition.pii, !actor.may(.reveal) {
+            // Unmarking shows the values in clear to everyone: only someone who may see them may
+            // do it. An attribute the schema does not have yet holds no value: declaring it
+            // non-PII shows nothing (a client-mode workspace declares its attributes in clear so).
             throw Failure(.forbidden, attribute: definition.name.rawValue, "unmarking an attribute as PII needs view_pii")
         }
         try await defineAttribute(definition, workspace: workspace)
@@ -115,7 +122,17 @@ extension Vault {
                   try await store.customer(id, workspace: workspace) != nil
             else { return [] }
             return [id]
+        case .emailDigest, .mobileDigest:
+            guard let digest = Data(base64Encoded: identity.value) else {
+                throw Failure(.attribute, attribute: "identity_value", "a digest identity's value is the brand's digest in base64")
+            }
+            let name = AttributeName(trusted: identity.kind == .emailDigest ? "email" : "mobile")
+            return try await find(.digest(name, [UInt8](digest)), workspace: workspace).map(\.customerID)
         case .email, .mobile:
+            if try await self.workspace(workspace)?.protection == .client {
+                throw Failure(.attribute, attribute: "identity_type",
+                              "this workspace holds client-encrypted data: name the customer by id, email_digest or mobile_digest (the brand's digests)")
+            }
             let name = AttributeName(trusted: identity.kind == .email ? "email" : "mobile")
             let definition = try await schema(workspace)[name] ?? AttributeDefinition(name: name, type: identity.kind == .email ? .email : .phone)
             let normalized = try definition.normalize(.string(identity.value))

@@ -17,13 +17,15 @@ public enum LookupIdentity: Sendable, Hashable {
     case email(String)
     case mobile(String)
     case attribute(AttributeName, String)
+    /// A digest the brand computed with its own index key (client mode).
+    case digest(AttributeName, [UInt8])
 
     /// The indexed attribute it is looked up in.
     public var attribute: AttributeName {
         switch self {
         case .email: AttributeName(trusted: "email")
         case .mobile: AttributeName(trusted: "mobile")
-        case .attribute(let name, _): name
+        case .attribute(let name, _), .digest(let name, _): name
         }
     }
 }
@@ -68,11 +70,27 @@ extension Vault {
     package func find(_ identity: LookupIdentity, workspace: WorkspaceID, reveal: Bool = false) async throws -> [CustomerView] {
         let schema = try await schema(workspace)
         let name = identity.attribute
-        let raw: String = switch identity {
-        case .email(let value), .mobile(let value), .attribute(_, let value): value
-        }
         guard let definition = schema[name], definition.indexed else {
             throw Failure(.attribute, attribute: name.rawValue, "attribute is not indexed, so it cannot be looked up")
+        }
+        let client = try await self.workspace(workspace)?.protection == .client
+        let raw: String
+        switch identity {
+        case .email(let value), .mobile(let value), .attribute(_, let value):
+            if client && definition.pii {
+                throw Failure(.attribute, attribute: name.rawValue,
+                              "this workspace holds client-encrypted data: look customers up by the digest the brand computed with its index key (?attribute=NAME&digest=BASE64)")
+            }
+            raw = value
+        case .digest(_, let digest):
+            guard client else {
+                throw Failure(.attribute, attribute: "digest", "digest lookups are for client-mode workspaces; look this workspace's customers up by value")
+            }
+            guard digest.count == ClientEnvelope.digestLength else {
+                throw Failure(.attribute, attribute: "digest", "a digest is the \(ClientEnvelope.digestLength)-byte HMAC-SHA256 the brand computed, in base64")
+            }
+            return try await views(of: store.customerIDs(attribute: name, digest: digest, workspace: workspace), workspace: workspace,
+                                   schema: schema, reveal: reveal)
         }
         let value: AttributeValue = switch definition.type {
         case .number: Int64(raw).map(AttributeValue.integer) ?? Double(raw).map(AttributeValue.double) ?? .string(raw)
@@ -83,6 +101,10 @@ extension Vault {
         let keys = try await keyring.keys(for: workspace)
         let lookup = keys.index.lookup(normalized, attribute: name)
         let ids = try await store.customerIDs(attribute: lookup.entry, digest: lookup.digest, workspace: workspace)
+        return try await views(of: ids, workspace: workspace, schema: schema, reveal: reveal)
+    }
+
+    private func views(of ids: [CustomerID], workspace: WorkspaceID, schema: PIISchema, reveal: Bool) async throws -> [CustomerView] {
         guard !ids.isEmpty else { return [] }
         let rows = try await store.customers(ids, workspace: workspace)
         var views: [CustomerView] = []
@@ -99,12 +121,8 @@ extension Vault {
         for (rawName, sealed) in stored.attributes {
             let name = AttributeName(trusted: rawName)
             let definition = schema[name] ?? AttributeDefinition(name: name, type: .text)
-            if try Envelope.kind(of: sealed) == .client {
-                // Brand-held key: Domicile cannot read it, whoever asks.
-                shown[rawName] = .string(Masking.fully)
-                continue
-            }
-            if !reveal && definition.pii && !Masking.dependsOnValue(definition.type) {
+            let client = try Envelope.kind(of: sealed) == .client
+            if !client && !reveal && definition.pii && !Masking.dependsOnValue(definition.type) {
                 // Masked to the same stars whatever the value: nothing to decrypt.
                 shown[rawName] = .string(Masking.fully)
                 continue
@@ -112,6 +130,13 @@ extension Vault {
             if cipher == nil {
                 cipher = try Envelope.CustomerCipher(dataKey: try await keyring.dataKey(of: stored),
                                                      workspace: stored.workspaceID, customer: stored.customerID)
+            }
+            if client {
+                // The brand's key seals the value: Domicile shows the brand's masked form, and to
+                // whoever may see values in clear, the envelope itself (only the brand opens it).
+                let envelope = try cipher!.openEnvelope(sealed, attribute: name)
+                shown[rawName] = reveal ? envelope.json : .string(envelope.masked ?? Masking.fully)
+                continue
             }
             let value = try cipher!.open(sealed, attribute: name)
             shown[rawName] = reveal || !definition.pii ? value.json : .string(Masking.mask(value, as: definition.type))

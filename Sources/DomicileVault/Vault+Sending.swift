@@ -217,6 +217,7 @@ extension Vault {
             }
         }
         let workspaceID = workspace.id
+        let client = workspace.protection == .client
         let existingMessages = try await store.messages(requests.map(\.request.messageID), workspace: workspaceID)
         let customers = try await store.customers(Array(Set(requests.map(\.request.customerID))), workspace: workspaceID)
         let keys = try await keyring.keys(for: workspaceID)
@@ -247,13 +248,23 @@ extension Vault {
             }
             guard let customer = customers[request.customerID] else { refuse(.unknownCustomer); continue }
             guard !customer.restricted else { refuse(.restricted); continue }
-            guard providers[request.channel] == true else { refuse(.noProvider); continue }
+            // A client-mode workspace's providers are the relay's, configured on the brand's side.
+            guard client || providers[request.channel] == true else { refuse(.noProvider); continue }
             // Parsed first, so that only the attributes the templates can look up are decrypted.
             var needed: Set<String> = [request.channel.contactAttribute.rawValue, request.channel.optOutAttribute.rawValue]
             do {
                 for (source, flavour) in request.content.templateSources { needed.formUnion(try template(source, flavour).referenced) }
             } catch {
                 refuse(.invalidTemplate, field: error.attribute)
+                continue
+            }
+            if client {
+                switch try relayMessage(request, item: items[index], customer: customer, keys: keys, needed: needed, now: now) {
+                case .queued(let message):
+                    queued.append((index, message, MessageResult(messageID: request.messageID, accepted: true, status: .queued)))
+                case .refused(let reason):
+                    refuse(reason)
+                }
                 continue
             }
             let cipher = try Envelope.CustomerCipher(dataKey: keys.dataKey(of: customer), workspace: workspaceID,
@@ -267,39 +278,11 @@ extension Vault {
                 continue
             }
             if case .bool(true)? = attributes[request.channel.optOutAttribute.rawValue] { refuse(.noConsent); continue }
-            var context: [String: Any] = [:]
-            for (key, value) in request.data { if let scalar = value.scalar { context[key] = scalar } }
-            for (name, value) in attributes { context[name] = value.json.scalar }
-            var payload = OutboxPayload(to: address)
-            var sms: SMSBody?
+            let payload: OutboxPayload, sms: SMSBody?
             do {
-                switch request.content {
-                case .email(let subject, let text, let html):
-                    payload.subject = try template(subject, .text).render(context)
-                    payload.text = try text.map { try template($0, .text).render(context) }
-                    payload.html = try html.map { try template($0, .html).render(context) }
-                    if (payload.subject?.utf8.count ?? 0) > 998 { refuse(.contentTooLong, field: "content.subject"); continue }
-                case .text(let text):
-                    let body = try template(text, .text).render(context)
-                    payload.text = body
-                    if request.channel == .sms {
-                        let measured = SMSBody(body)
-                        if measured.isTooLong { refuse(.contentTooLong, field: "content.text"); continue }
-                        sms = measured
-                    } else if body.count > 4_096 {
-                        refuse(.contentTooLong, field: "content.text")
-                        continue
-                    }
-                case .whatsappTemplate(let name, let language, let parameters):
-                    payload.templateName = name
-                    payload.templateLanguage = language
-                    payload.templateParameters = try parameters.map { try template($0, .text).render(context) }
-                }
-            } catch let failure as Failure {
-                refuse(.invalidTemplate, field: failure.attribute)
-                continue
-            } catch MessageRenderingError.missingVariable(let name) {
-                results[index] = MessageResult(messageID: request.messageID, accepted: false, reason: .missingVariable, field: name)
+                (payload, sms) = try MessageRendering.render(request, to: address, attributes: attributes, template: template)
+            } catch {
+                refuse(error.reason, field: error.field)
                 continue
             }
             let sealed = try cipher.seal(.string(String(decoding: payload.json, as: UTF8.self)),
@@ -378,6 +361,61 @@ extension JSONValue {
         case .bool(let value): value
         default: nil
         }
+    }
+}
+
+/// Renders a message for its provider: the one place that decides what a message's content
+/// becomes and which contents are too long, for the nodes' sends and the relay's alike.
+public enum MessageRendering {
+    public struct Refusal: Error, Sendable {
+        public var reason: MessageRefusal
+        public var field: String?
+    }
+
+    /// - Parameters:
+    ///   - attributes: the customer's values the templates may name (opened).
+    ///   - template: parses a template (the caller may cache them).
+    public static func render(_ request: MessageRequest, to address: String, attributes: [String: AttributeValue],
+                              template: (String, MessageTemplate.Flavour) throws(Failure) -> MessageTemplate) throws(Refusal)
+        -> (payload: OutboxPayload, sms: SMSBody?)
+    {
+        var context: [String: Any] = [:]
+        for (key, value) in request.data { if let scalar = value.scalar { context[key] = scalar } }
+        for (name, value) in attributes { context[name] = value.json.scalar }
+        var payload = OutboxPayload(to: address)
+        var sms: SMSBody?
+        do {
+            switch request.content {
+            case .email(let subject, let text, let html):
+                payload.subject = try template(subject, .text).render(context)
+                payload.text = try text.map { try template($0, .text).render(context) }
+                payload.html = try html.map { try template($0, .html).render(context) }
+                if (payload.subject?.utf8.count ?? 0) > 998 { throw Refusal(reason: .contentTooLong, field: "content.subject") }
+            case .text(let text):
+                let body = try template(text, .text).render(context)
+                payload.text = body
+                if request.channel == .sms {
+                    let measured = SMSBody(body)
+                    if measured.isTooLong { throw Refusal(reason: .contentTooLong, field: "content.text") }
+                    sms = measured
+                } else if body.count > 4_096 {
+                    throw Refusal(reason: .contentTooLong, field: "content.text")
+                }
+            case .whatsappTemplate(let name, let language, let parameters):
+                payload.templateName = name
+                payload.templateLanguage = language
+                payload.templateParameters = try parameters.map { try template($0, .text).render(context) }
+            }
+        } catch let refusal as Refusal {
+            throw refusal
+        } catch let failure as Failure {
+            throw Refusal(reason: .invalidTemplate, field: failure.attribute)
+        } catch MessageRenderingError.missingVariable(let name) {
+            throw Refusal(reason: .missingVariable, field: name)
+        } catch {
+            throw Refusal(reason: .invalidTemplate, field: nil)
+        }
+        return (payload, sms)
     }
 }
 

@@ -8,20 +8,24 @@ extension Vault {
 
     static let sendKeyAttribute = AttributeName(trusted: "send_key")
 
-    /// Issues a send key for the main data center; with `rotate`, the active ones expire after `grace`.
+    /// Issues a send key for the main data center, or with `relay` a relay key for the brand's
+    /// relay (client mode only); with `grace`, the active keys of the same kind expire after it.
+    /// The two kinds sign requests alike; the key id's prefix (`sk_`, `rk_`) says which routes
+    /// each opens (see `SendKeyRecord.isRelayKey`).
     /// - Returns: the key id and the secret, shown once.
-    public func issueSendKey(_ id: WorkspaceID, grace: Duration? = nil) async throws -> (keyID: String, secret: String) {
-        guard try await store.workspace(id) != nil else { throw StoreError.notFound("workspace \(id)") }
+    public func issueSendKey(_ id: WorkspaceID, grace: Duration? = nil, relay: Bool = false) async throws -> (keyID: String, secret: String) {
+        guard let workspace = try await store.workspace(id) else { throw StoreError.notFound("workspace \(id)") }
+        if relay { try requireClientMode(workspace) }
         let keys = try await keyring.keys(for: id)
         let now = Date()
         if let grace {
             let expiry = now.addingTimeInterval(Double(grace.components.seconds))
-            for var old in try await store.sendKeys(workspace: id) where old.isActive(at: now) {
+            for var old in try await store.sendKeys(workspace: id) where old.isActive(at: now) && old.isRelayKey == relay {
                 old.expiresAt = min(old.expiresAt ?? expiry, expiry)
                 try await store.saveSendKey(old)
             }
         }
-        let keyID = "sk_" + String(Self.randomToken().prefix(12))
+        let keyID = (relay ? SendKeyRecord.relayPrefix : "sk_") + String(Self.randomToken().prefix(12))
         let secret = Self.randomToken()
         let sealed = try keys.sealSecret(secret, context: "send-key:\(keyID)", attribute: Self.sendKeyAttribute)
         try await store.saveSendKey(SendKeyRecord(workspaceID: id, keyID: keyID, sealedSecret: sealed, createdAt: now))
@@ -31,9 +35,10 @@ extension Vault {
 
     /// Checks a main data center request's signature:
     /// `hex(HMAC-SHA256(secret, timestamp + "\n" + METHOD + "\n" + path + "\n" + body))`, within 5 minutes.
+    /// - Parameter relay: whether the route is the relay's (a relay key) or the main data center's (a send key).
     public func verifySendRequest(workspace: WorkspaceID, keyID: String, timestamp: String, signature: String,
-                                  method: String, path: String, body: [UInt8], now: Date = Date()) async throws -> Bool {
-        guard let seconds = Int(timestamp), abs(now.timeIntervalSince1970 - Double(seconds)) <= 300,
+                                  method: String, path: String, body: [UInt8], relay: Bool = false, now: Date = Date()) async throws -> Bool {
+        guard keyID.hasPrefix(SendKeyRecord.relayPrefix) == relay, let seconds = Int(timestamp), abs(now.timeIntervalSince1970 - Double(seconds)) <= 300,
               let record = try await store.sendKey(workspace: workspace, keyID: keyID), record.isActive(at: now)
         else { return false }
         let keys = try await keyring.keys(for: workspace)

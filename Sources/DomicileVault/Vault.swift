@@ -118,11 +118,11 @@ public final class Vault: Sendable {
 
     /// Creates a workspace homed in this node's region, with its first workspace key and data API key.
     /// - Returns: the data API key, the only time it is ever shown.
-    public func createWorkspace(_ id: WorkspaceID, rateLimitPerMinute: Int = WorkspaceRecord.defaultRateLimitPerMinute)
-        async throws -> DataAPIKey
+    public func createWorkspace(_ id: WorkspaceID, rateLimitPerMinute: Int = WorkspaceRecord.defaultRateLimitPerMinute,
+                                protection: ProtectionMode = .vault) async throws -> DataAPIKey
     {
         let key = DataAPIKey.generate()
-        let record = WorkspaceRecord(id: id, region: region, rateLimitPerMinute: rateLimitPerMinute)
+        let record = WorkspaceRecord(id: id, region: region, rateLimitPerMinute: rateLimitPerMinute, protection: protection)
         let workspaceKey = try await keyring.newWorkspaceKey(for: id, version: 1)
         try await store.createWorkspace(record, key: workspaceKey,
                                         apiKey: APIKeyRecord(workspaceID: id, keyID: key.keyID, secretHash: DataAPIKey.hash(key.secret)))
@@ -183,6 +183,10 @@ public final class Vault: Sendable {
     public func rotateWorkspaceKey(_ id: WorkspaceID, rebuildingBlindIndex: Bool = false) async throws -> UInt32 {
         let records = try await store.workspaceKeys(id)
         guard let latest = records.map(\.version).max() else { throw StoreError.notFound("workspace \(id)") }
+        if rebuildingBlindIndex, try await store.workspace(id)?.protection == .client {
+            throw Failure(.conflict, "this workspace's blind index holds the brand's digests, made with the brand's index key: "
+                + "Domicile cannot rebuild it. Rotate the brand's index key on the brand's side and send the customers again")
+        }
         if rebuildingBlindIndex, let busy = records.first(where: { $0.blindIndex.map { $0.role != .active } ?? false }) {
             throw Failure(.conflict, "a rotation of the blind index is under way (v\(busy.version) \(busy.blindIndex!.role.rawValue)); "
                 + "start another once `domicile keys status` no longer shows it")

@@ -39,7 +39,7 @@ struct Domicile: AsyncParsableCommand {
         commandName: "domicile",
         abstract: "Domicile: the in-region PII vault of a customer-engagement platform.",
         subcommands: [Serve.self, Workspace.self, OperatorCommand.self, AuditCommand.self, KeysCommand.self, BackupCommand.self,
-                      RestoreCommand.self],
+                      RestoreCommand.self, ClientCommand.self, RelayCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -98,7 +98,28 @@ struct Workspace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create and manage workspaces, their data API keys, limits and schema.",
         subcommands: [Create.self, List.self, Set.self, Key.self, Attribute.self, RotateEncryptionKey.self, Events.self, Egress.self, SendKey.self,
-                      Provider.self])
+                      RelayKey.self, Provider.self])
+
+    struct RelayKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "relay-key",
+            abstract: "The brand's relay key (client-mode workspaces): `create`, or `rotate` (the old ones expire after --grace-hours).")
+        @OptionGroup var node: NodeOptions
+        @Argument(help: "create or rotate") var action: String
+        @Argument var id: String
+        @Option var graceHours: Int = 24
+
+        func run() async throws {
+            guard action == "create" || action == "rotate" else { throw ValidationError("relay-key takes create or rotate") }
+            let vault = try await node.openVault(logger: Logger(label: "domicile"))
+            let (keyID, secret) = try await vault.issueSendKey(try WorkspaceID(validating: id),
+                                                               grace: action == "rotate" ? .seconds(graceHours * 3600) : nil, relay: true)
+            print("""
+                Relay key \(keyID); secret (shown once): \(secret)
+                Give both to the brand's relay: domicile relay --relay-key-id \(keyID) --relay-key-file FILE (the secret on its one line).
+                """)
+        }
+    }
 
     struct SendKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -191,14 +212,19 @@ struct Workspace: AsyncParsableCommand {
         @OptionGroup var node: NodeOptions
         @Argument(help: "Workspace id: letters, digits, '_' or '-'.") var id: String
         @Option(help: "Requests a minute allowed.") var rateLimit: Int = WorkspaceRecord.defaultRateLimitPerMinute
+        @Option(help: ArgumentHelp(
+            "vault: Domicile encrypts values with its keys; client: the brand encrypts them before sending, with a key Domicile never holds, and its relay sends (fixed once created).",
+            valueName: "vault|client"))
+        var protection: String = ProtectionMode.vault.rawValue
 
         func run() async throws {
+            guard let mode = ProtectionMode(rawValue: protection) else { throw ValidationError("--protection must be vault or client") }
             let vault = try await node.openVault(logger: Logger(label: "domicile"))
             let workspace = try WorkspaceID(validating: id)
             guard rateLimit > 0 else { throw ValidationError("--rate-limit must be positive") }
-            let key = try await vault.createWorkspace(workspace, rateLimitPerMinute: rateLimit)
+            let key = try await vault.createWorkspace(workspace, rateLimitPerMinute: rateLimit, protection: mode)
             print("""
-                Created workspace \(workspace) in region \(vault.region).
+                Created workspace \(workspace) in region \(vault.region)\(mode == .client ? " (protection: client; see docs/client-encryption.md)" : "").
                 Data API key (shown once, store it now): \(key.secret)
                 Use HTTP Basic auth with username \(workspace) and this key as password.
                 """)
@@ -212,7 +238,7 @@ struct Workspace: AsyncParsableCommand {
         func run() async throws {
             let vault = try await node.openVault(logger: Logger(label: "domicile"))
             for workspace in try await vault.store.workspaces() {
-                print("\(workspace.id)\tregion=\(workspace.region)\trate_limit=\(workspace.rateLimitPerMinute)/min"
+                print("\(workspace.id)\tregion=\(workspace.region)\tprotection=\(workspace.protection.rawValue)\trate_limit=\(workspace.rateLimitPerMinute)/min"
                       + "\(workspace.suspended ? "\tsuspended" : "")\(workspace.allowIdentifyingCustomerIDs ? "\tallows-identifying-ids" : "")")
             }
         }

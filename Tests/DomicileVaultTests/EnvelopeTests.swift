@@ -132,12 +132,20 @@ struct EnvelopeTests {
         }
     }
 
-    @Test func clientSealedValuesAreKeptOpaque() throws {
-        let sealed = Envelope.clientSealed([9, 9, 9])
+    @Test func aBrandEnvelopeIsSealedAgainUnderTheDataKeyAndBoundToItsSlot() throws {
+        let envelope = ClientEnvelope(keyID: "k1", nonce: Array(repeating: 7, count: 12), ciphertext: Array(repeating: 9, count: 40),
+                                      masked: "j***@e******.com", index: Array(repeating: 1, count: 32))
+        let cipher = try Envelope.CustomerCipher(dataKey: dataKey, workspace: workspace, customer: customer)
+        let sealed = try cipher.seal(envelope, attribute: email)
         #expect(try Envelope.kind(of: sealed) == .client)
-        #expect(throws: KeyError.self) {
-            try Envelope.open(sealed, with: dataKey, workspace: workspace, customer: customer, attribute: email)
-        }
+        #expect(try cipher.openEnvelope(sealed, attribute: email) == envelope)
+        // Not a vault value, and not another attribute's or customer's.
+        #expect(throws: KeyError.self) { try cipher.open(sealed, attribute: email) }
+        #expect(throws: KeyError.self) { try cipher.openEnvelope(sealed, attribute: AttributeName(trusted: "mobile")) }
+        let other = try Envelope.CustomerCipher(dataKey: dataKey, workspace: workspace, customer: CustomerID(trusted: "c-other"))
+        #expect(throws: KeyError.self) { try other.openEnvelope(sealed, attribute: email) }
+        // The brand's ciphertext is not readable in Domicile's sealed bytes either.
+        #expect(!(0...(sealed.count - 8)).contains { Array(sealed[$0..<$0 + 8]) == [UInt8](repeating: 9, count: 8) })
     }
 }
 

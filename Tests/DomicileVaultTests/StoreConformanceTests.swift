@@ -467,7 +467,7 @@ struct StoreConformanceTests {
                 group.addTask {
                     var mine: [String] = []
                     while true {
-                        let batch = try await store.claimDueMessages(node: "n\(node)", now: now, leaseUntil: now.addingTimeInterval(60), limit: 7)
+                        let batch = try await store.claimDueMessages(node: "n\(node)", route: .providers, now: now, leaseUntil: now.addingTimeInterval(60), limit: 7)
                         if batch.isEmpty { return mine }
                         mine += batch.map(\.messageID)
                     }
@@ -491,9 +491,9 @@ struct StoreConformanceTests {
         }
         #expect(try await store.enqueue([message("a"), message("b", due: now.addingTimeInterval(60)), message("a")], workspace: workspace)
             == [true, true, false])
-        let claimed = try await store.claimDueMessages(node: "n1", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10)
+        let claimed = try await store.claimDueMessages(node: "n1", route: .providers, now: now, leaseUntil: now.addingTimeInterval(120), limit: 10)
         #expect(claimed.map(\.messageID) == ["a"] && claimed.first?.status == .sending)
-        #expect(try await store.claimDueMessages(node: "n2", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).isEmpty)
+        #expect(try await store.claimDueMessages(node: "n2", route: .providers, now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).isEmpty)
         // Another node starting leaves a live claim alone; the node that made it releases it (a restart).
         #expect(try await store.releaseClaims(node: "n2", now: now) == 0)
         // Renewals extend only the node's own claims, and only while they hold.
@@ -503,7 +503,7 @@ struct StoreConformanceTests {
         #expect(try await store.renewClaims(node: "n1", now: now.addingTimeInterval(230), until: now.addingTimeInterval(350)) == 0,
                 "a claim that ran out was renewed")
         #expect(try await store.releaseClaims(node: "n1", now: now) == 1)
-        var sent = try #require(try await store.claimDueMessages(node: "n1", now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).first)
+        var sent = try #require(try await store.claimDueMessages(node: "n1", route: .providers, now: now, leaseUntil: now.addingTimeInterval(120), limit: 10).first)
         sent.status = .sent
         sent.providerMessageID = "SM1"
         sent.sealedPayload = nil

@@ -17,6 +17,8 @@ public enum Permission: String, Sendable, Hashable, CaseIterable {
     case configure
     /// Send messages to customers and read their PII-free delivery history.
     case send
+    /// Take a client-mode workspace's messages and report what became of them (the brand's relay).
+    case relay
 }
 
 /// Who is acting: what the audit log records and what permissions are checked against.
@@ -27,6 +29,8 @@ public enum Actor: Sendable, Hashable {
     case `operator`(id: String, role: Role, viewPII: Bool)
     /// The platform's main data center (sends, delivery events).
     case mainDataCenter
+    /// The brand's relay of a client-mode workspace, with a relay key.
+    case relay(keyID: String)
     /// A job of Domicile's own, such as retention.
     case system(job: String)
     /// The node's command line (`domicile workspace …`): whoever runs it holds the data folder
@@ -38,6 +42,7 @@ public enum Actor: Sendable, Hashable {
         case .apiKey: "api_key"
         case .operator: "operator"
         case .mainDataCenter: "main_data_center"
+        case .relay: "relay"
         case .system, .commandLine: "system"
         }
     }
@@ -47,6 +52,7 @@ public enum Actor: Sendable, Hashable {
         case .apiKey(let id): id
         case .operator(let id, _, _): id
         case .mainDataCenter: "main-data-center"
+        case .relay(let keyID): keyID
         case .system(let job): job
         case .commandLine: "cli"
         }
@@ -54,15 +60,16 @@ public enum Actor: Sendable, Hashable {
 
     /// The permission matrix.
     ///
-    /// | | ingest | read masked | reveal | export | erase | restrict | schema | audit | configure | send |
-    /// |---|---|---|---|---|---|---|---|---|---|---|
-    /// | data API key | ✓ | ✓ | | ✓ (clear) | ✓ | ✓ | | | | |
-    /// | admin | | ✓ | with view_pii | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | |
-    /// | manager | | ✓ | with view_pii | ✓ | | ✓ | | | | |
-    /// | viewer | | ✓ | with view_pii | | | | | | | |
-    /// | main data center | | | | | | | | | | ✓ |
-    /// | command line | | ✓ | | ✓ (masked) | ✓ | ✓ | ✓ | ✓ | ✓ | |
-    /// | system job | | | | | ✓ | | | | | |
+    /// | | ingest | read masked | reveal | export | erase | restrict | schema | audit | configure | send | relay |
+    /// |---|---|---|---|---|---|---|---|---|---|---|---|
+    /// | data API key | ✓ | ✓ | | ✓ (clear) | ✓ | ✓ | | | | | |
+    /// | admin | | ✓ | with view_pii | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | | |
+    /// | manager | | ✓ | with view_pii | ✓ | | ✓ | | | | | |
+    /// | viewer | | ✓ | with view_pii | | | | | | | | |
+    /// | main data center | | | | | | | | | | ✓ | |
+    /// | relay | | | | | | | | | | | ✓ |
+    /// | command line | | ✓ | | ✓ (masked) | ✓ | ✓ | ✓ | ✓ | ✓ | | |
+    /// | system job | | | | | ✓ | | | | | | |
     ///
     /// The vault's services check it, each for its own action; adapters (HTTP, CLI) pass the caller on.
     public func may(_ permission: Permission) -> Bool {
@@ -76,14 +83,16 @@ public enum Actor: Sendable, Hashable {
             case .reveal: return viewPII
             case .export, .restrict: return role == .admin || role == .manager
             case .erase, .changeSchema, .readAudit, .configure: return role == .admin
-            case .send: return false
+            case .send, .relay: return false
             }
         case .mainDataCenter:
             return permission == .send
+        case .relay:
+            return permission == .relay
         case .system:
             return permission == .erase
         case .commandLine:
-            return ![.ingest, .send, .reveal].contains(permission)
+            return ![.ingest, .send, .reveal, .relay].contains(permission)
         }
     }
 
@@ -93,7 +102,7 @@ public enum Actor: Sendable, Hashable {
         switch self {
         case .apiKey: true
         case .operator(_, _, let viewPII): viewPII
-        case .mainDataCenter, .system, .commandLine: false
+        case .mainDataCenter, .relay, .system, .commandLine: false
         }
     }
 

@@ -4,14 +4,17 @@ public struct CustomerUpsert: Sendable, Hashable {
     public var updateExistingOnly: Bool
     /// Attributes to set, in their stored (normalised) form.
     public var set: [AttributeName: AttributeValue]
+    /// Attributes to set to what the brand encrypted with its own key (client mode).
+    public var envelopes: [AttributeName: ClientEnvelope]
     /// Attributes the request sent as `null`: removed.
     public var remove: Set<AttributeName>
 
     public init(customerID: CustomerID, updateExistingOnly: Bool = false,
-                set: [AttributeName: AttributeValue], remove: Set<AttributeName> = []) {
+                set: [AttributeName: AttributeValue], envelopes: [AttributeName: ClientEnvelope] = [:], remove: Set<AttributeName> = []) {
         self.customerID = customerID
         self.updateExistingOnly = updateExistingOnly
         self.set = set
+        self.envelopes = envelopes
         self.remove = remove
     }
 
@@ -25,8 +28,10 @@ public struct CustomerUpsert: Sendable, Hashable {
     /// - Parameter schema: the workspace's schema; attributes it does not know are returned in
     ///   `newAttributes` with a type inferred from their JSON value, PII, not indexed.
     /// - Throws: a `Failure` naming the attribute and the reason; no value from the element is in it.
+    /// - Parameter protection: in client mode a PII attribute's value must be a `ClientEnvelope`
+    ///   and a value in clear is refused; only attributes the schema marks non-PII may be in clear.
     public static func parse(_ element: JSONValue, schema: PIISchema, allowIdentifyingCustomerIDs: Bool,
-                             requireType: Bool = true) throws(Failure)
+                             requireType: Bool = true, protection: ProtectionMode = .vault) throws(Failure)
         -> (upsert: CustomerUpsert, newAttributes: [AttributeDefinition])
     {
         guard case .object(let fields) = element else {
@@ -67,6 +72,7 @@ public struct CustomerUpsert: Sendable, Hashable {
         default: throw Failure(.attribute, attribute: "update_existing_only", "update_existing_only must be true or false")
         }
         var set: [AttributeName: AttributeValue] = [:]
+        var envelopes: [AttributeName: ClientEnvelope] = [:]
         var remove: Set<AttributeName> = []
         var newAttributes: [AttributeDefinition] = []
         var pii = 0
@@ -75,9 +81,33 @@ public struct CustomerUpsert: Sendable, Hashable {
             for (rawName, json) in attributes {
                 let name = try AttributeName(validating: rawName)
                 let value: AttributeValue
+                if case .null = json {
+                    remove.insert(name)
+                    continue
+                }
+                if protection == .client {
+                    if case .object = json {
+                        let envelope = try ClientEnvelope.parse(json, attribute: name.rawValue)
+                        let definition = schema[name] ?? AttributeDefinition(name: name, type: .text, pii: true, indexed: false)
+                        if schema[name] == nil { newAttributes.append(definition) }
+                        if definition.indexed && envelope.index == nil {
+                            throw Failure(.attribute, attribute: name.rawValue,
+                                          "\(name.rawValue) is indexed: its envelope needs the index digest the brand computed, or lookups would miss this customer")
+                        }
+                        envelopes[name] = envelope
+                        if definition.pii { pii += 1 }
+                        continue
+                    }
+                    guard schema[name]?.pii == false else {
+                        throw Failure(.attribute, attribute: name.rawValue,
+                                      "this workspace holds client-encrypted data: a PII attribute must arrive as an envelope sealed with the brand's key (domicile client encrypt), never in clear")
+                    }
+                } else if ClientEnvelope.looksLikeEnvelope(json) {
+                    throw Failure(.attribute, attribute: name.rawValue,
+                                  "envelopes are accepted only by workspaces created with --protection client; this one encrypts values itself, send them in clear over TLS")
+                }
                 switch json {
                 case .null:
-                    remove.insert(name)
                     continue
                 case .string(let text): value = .string(text)
                 case .integer(let number): value = .integer(number)
@@ -108,6 +138,7 @@ public struct CustomerUpsert: Sendable, Hashable {
             } catch {
                 // Again in name order, so that the failure reported is the same every time.
                 set.removeAll(keepingCapacity: true)
+                envelopes.removeAll()
                 remove.removeAll()
                 newAttributes.removeAll()
                 pii = 0
@@ -118,7 +149,8 @@ public struct CustomerUpsert: Sendable, Hashable {
         default:
             throw Failure(.attribute, attribute: "attributes", "attributes must be a JSON object")
         }
-        let upsert = CustomerUpsert(customerID: customerID, updateExistingOnly: updateExistingOnly, set: set, remove: remove)
+        let upsert = CustomerUpsert(customerID: customerID, updateExistingOnly: updateExistingOnly, set: set, envelopes: envelopes,
+                                    remove: remove)
         // New attributes are PII, as `checkPIILimit` assumes of names the schema lacks.
         try Self.checkPII(count: pii)
         return (upsert, newAttributes)
@@ -130,10 +162,10 @@ public struct CustomerUpsert: Sendable, Hashable {
         // (existing − remove) ∪ set, counted without building the set: `set`'s names, then the
         // existing ones this upsert neither sets nor removes. An attribute the schema does not
         // know yet counts as PII, as a new attribute is.
-        var pii = set.keys.count { schema[$0]?.pii ?? true }
+        var pii = set.keys.count { schema[$0]?.pii ?? true } + envelopes.keys.count { schema[$0]?.pii ?? true }
         for raw in existing {
             let name = AttributeName(trusted: raw)
-            if set[name] == nil && (remove.isEmpty || !remove.contains(name)) && schema[name]?.pii ?? true { pii += 1 }
+            if set[name] == nil && envelopes[name] == nil && (remove.isEmpty || !remove.contains(name)) && schema[name]?.pii ?? true { pii += 1 }
         }
         try Self.checkPII(count: pii)
     }

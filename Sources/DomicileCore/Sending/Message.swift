@@ -64,11 +64,14 @@ public struct OutboxMessage: Sendable, Hashable {
     public var createdAt: Date
     public var updatedAt: Date
     public var sealedPayload: [UInt8]?
+    /// Handed to the brand's relay (a client-mode workspace) instead of to a provider by a node.
+    public var viaRelay: Bool
 
     public init(workspaceID: WorkspaceID, messageID: String, customerID: CustomerID, campaignID: String?, channel: Channel,
                 status: MessageStatus = .queued, attempts: Int = 0, nextAttemptAt: Date, providerMessageID: String? = nil,
                 errorCode: String? = nil, segments: Int? = nil, encoding: String? = nil, createdAt: Date, updatedAt: Date,
-                sealedPayload: [UInt8]?) {
+                sealedPayload: [UInt8]?, viaRelay: Bool = false) {
+        self.viaRelay = viaRelay
         self.workspaceID = workspaceID
         self.messageID = messageID
         self.customerID = customerID
@@ -85,6 +88,26 @@ public struct OutboxMessage: Sendable, Hashable {
         self.updatedAt = updatedAt
         self.sealedPayload = sealedPayload
     }
+}
+
+/// Which claimers may take a message: the nodes' dispatchers (`providers`), or one workspace's
+/// relay. Stored as text: `provider`, or `relay:<workspace>`.
+public enum OutboxRoute: Sendable, Hashable {
+    case providers
+    case relay(WorkspaceID)
+
+    public init(_ message: OutboxMessage) {
+        self = message.viaRelay ? .relay(message.workspaceID) : .providers
+    }
+
+    public var stored: String {
+        switch self {
+        case .providers: "provider"
+        case .relay(let workspace): "relay:\(workspace.rawValue)"
+        }
+    }
+
+    public static func isRelay(stored: String) -> Bool { stored.hasPrefix("relay:") }
 }
 
 /// One step of a message's history.
@@ -133,6 +156,12 @@ public struct SendKeyRecord: Sendable, Hashable {
         self.expiresAt = expiresAt
         self.revokedAt = revokedAt
     }
+
+    /// Relay keys' ids start with this; send keys' with `sk_`.
+    public static let relayPrefix = "rk_"
+
+    /// A key of the brand's relay (client mode), not of the main data center.
+    public var isRelayKey: Bool { keyID.hasPrefix(Self.relayPrefix) }
 
     public func isActive(at now: Date) -> Bool {
         revokedAt == nil && (expiresAt.map { now < $0 } ?? true)

@@ -21,6 +21,8 @@ public struct WorkspaceRecord: Sendable, Hashable {
     public var sealedEventsSecret: [UInt8]?
     /// The hosts outbound connections may reach; nil: the providers' documented hosts.
     public var egressHosts: [String]?
+    /// Who encrypts the customers' values; chosen when the workspace is created, never changed.
+    public var protection: ProtectionMode
     public var createdAt: Date
 
     /// What outbound connections of this workspace may reach.
@@ -29,8 +31,9 @@ public struct WorkspaceRecord: Sendable, Hashable {
     public init(id: WorkspaceID, region: String, rateLimitPerMinute: Int = Self.defaultRateLimitPerMinute,
                 suspended: Bool = false, allowIdentifyingCustomerIDs: Bool = false, retentionDays: Int? = nil,
                 refuseErasedCustomerIDs: Bool = false, eventsURL: String? = nil, sealedEventsSecret: [UInt8]? = nil,
-                egressHosts: [String]? = nil, createdAt: Date = Date()) {
+                egressHosts: [String]? = nil, protection: ProtectionMode = .vault, createdAt: Date = Date()) {
         self.egressHosts = egressHosts
+        self.protection = protection
         self.eventsURL = eventsURL
         self.sealedEventsSecret = sealedEventsSecret
         self.retentionDays = retentionDays

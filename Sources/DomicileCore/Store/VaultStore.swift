@@ -240,10 +240,10 @@ public protocol OutboxStore: Sendable {
     func messages(_ ids: [String], workspace: WorkspaceID) async throws -> [String: OutboxMessage]
     func message(providerMessageID: String, workspace: WorkspaceID) async throws -> OutboxMessage?
     func messageHistory(_ id: String, workspace: WorkspaceID) async throws -> [MessageStatusChange]
-    /// Takes up to `limit` messages that are due, marking them `sending` by `node` until
-    /// `leaseUntil` (a message whose sender died becomes due again when its lease runs out).
+    /// Takes up to `limit` messages of `route` that are due, marking them `sending` by `node`
+    /// until `leaseUntil` (a message whose sender died becomes due again when its lease runs out).
     /// Nodes claiming at once never take the same message.
-    func claimDueMessages(node: String, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
+    func claimDueMessages(node: String, route: OutboxRoute, now: Date, leaseUntil: Date, limit: Int) async throws -> [OutboxMessage]
     /// Saves a message's new state, appends the change to its history and queues the event for
     /// the main data center, in one transaction.
     /// With `onlyIf`, nothing is written unless the stored status is still that one (the
