@@ -259,7 +259,8 @@ let package = Package(
         .testTarget(
             name: "DomicileSystemTests",
             dependencies: [
-                "DomicileCore", "DomicileVault", "DomicileTestSupport",
+                "DomicileCore", "DomicileVault", "DomicileTestSupport", "DomicileClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -57,9 +57,14 @@ final class ServerProcess: Sendable {
 
     /// - Parameter launcher: a command line the server's is appended to; it must exec the server
     ///   (`nsenter` does), so that `kill()` and `stop()` reach the server itself.
-    init(dataDir: String, arguments extra: [String] = [], launcher: [String] = []) async throws {
+    convenience init(dataDir: String, arguments extra: [String] = [], launcher: [String] = []) async throws {
+        try await self.init(command: ["serve", "--data-dir", dataDir, "--port", "0", "--log-level", "info"] + extra, launcher: launcher)
+    }
+
+    /// Any command of the executable that prints `listening on http://127.0.0.1:PORT` once it
+    /// listens (`serve`, `relay`).
+    init(command arguments: [String], launcher: [String] = []) async throws {
         let process = Process()
-        let arguments = ["serve", "--data-dir", dataDir, "--port", "0", "--log-level", "info"] + extra
         process.executableURL = URL(fileURLWithPath: launcher.first ?? Self.binary)
         process.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [Self.binary] + arguments
         let pipe = Pipe()
