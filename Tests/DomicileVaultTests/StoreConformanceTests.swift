@@ -482,6 +482,24 @@ struct StoreConformanceTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func aRelaysMessagesAreClaimedByItsRouteOnly(_ backend: StoreBackend) async throws {
+        let store = try await seeded(backend)
+        let now = Date(timeIntervalSince1970: 1_800_000_000)
+        func message(_ id: String, relay: Bool) -> OutboxMessage {
+            OutboxMessage(workspaceID: workspace, messageID: id, customerID: CustomerID(trusted: "c-1"), campaignID: nil, channel: .sms,
+                          nextAttemptAt: now, createdAt: now, updatedAt: now, sealedPayload: [1], viaRelay: relay)
+        }
+        _ = try await store.enqueue([message("node", relay: false), message("relay", relay: true)], workspace: workspace)
+        #expect(try await store.message("relay", workspace: workspace)?.viaRelay == true)
+        #expect(try await store.message("node", workspace: workspace)?.viaRelay == false)
+        let other = WorkspaceID(trusted: "other")
+        #expect(try await store.claimDueMessages(node: "r", route: .relay(other), now: now, leaseUntil: now + 60, limit: 10).isEmpty)
+        #expect(try await store.claimDueMessages(node: "n", route: .providers, now: now, leaseUntil: now + 60, limit: 10).map(\.messageID) == ["node"])
+        let relayed = try await store.claimDueMessages(node: "r", route: .relay(workspace), now: now, leaseUntil: now + 60, limit: 10)
+        #expect(relayed.map(\.messageID) == ["relay"] && relayed.first?.viaRelay == true)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func outboxClaimsRecordsAndReleases(_ backend: StoreBackend) async throws {
         let store = try await seeded(backend)
         let now = Date(timeIntervalSince1970: 1_800_000_000)

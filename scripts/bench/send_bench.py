@@ -227,6 +227,13 @@ def customer(i):
 
 
 async def preload(args):
+    client_keys = None
+    if args.client_keys:
+        global domicile_client
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
+        import domicile_client
+        client_keys = (domicile_client.read_key(os.path.join(args.client_keys, "brand.key")),
+                       domicile_client.read_key(os.path.join(args.client_keys, "index.key")))
     url = urlsplit(args.base)
     path = f"/v1/transition/{args.workspace}"
     batches = [list(range(start, min(start + args.batch, args.customers + 1)))
@@ -238,7 +245,11 @@ async def preload(args):
         connection = Connection(url.hostname, url.port, 60)
         while batches:
             ids = batches.pop()
-            body = json.dumps({"type": "transition", "elements": [customer(i) for i in ids]}).encode()
+            payload = {"type": "transition", "elements": [customer(i) for i in ids]}
+            if client_keys:
+                # Client mode: the brand's side seals every attribute (the reference encoder).
+                payload = domicile_client.encrypt_payload(payload, args.workspace, *client_keys)
+            body = json.dumps(payload).encode()
             try:
                 status, answer = await connection.request(http_request(
                     "POST", path, url.netloc, [("Content-Type", "application/json"), ("Authorization", args.auth)], body))
@@ -543,7 +554,7 @@ def command_idle():
 
 def command_summary(args):
     phases = {}
-    for name in ("health", "preload", "e2e-http", "e2e-smtp", "accept-100", "accept-1000"):
+    for name in ("health", "preload", "e2e-http", "e2e-smtp", "e2e-client", "accept-100", "accept-1000"):
         path = os.path.join(args.dir, f"{name}.json")
         if os.path.exists(path):
             with open(path) as f:
@@ -579,12 +590,17 @@ def command_summary(args):
     out += ["", e2e_row.format("end to end (accept → provider double)", "delivered/s", "p50 ms", "p99 ms", "max ms",
                                "accepted/s", "target", "CPU cores: server / client / double / other")]
     for name, label, target in (("e2e-http", "HTTP  private SSP double (sms)", "http"),
-                                ("e2e-smtp", "SMTP  aiosmtpd sink (email)", None)):
+                                ("e2e-smtp", "SMTP  aiosmtpd sink (email)", None),
+                                ("e2e-client", "client mode: relay → SSP double (sms)", "client")):
         if name not in phases:
             out.append(e2e_row.format(label, "-", "-", "-", "-", "-", "(not measured)", ""))
             continue
         p = phases[name]
-        if target:
+        if target == "client":
+            vault = phases.get("e2e-http", {}).get("delivered_rps")
+            ratio = p["delivered_rps"] / vault if vault else None
+            target = ">= 50% of HTTP's: " + ("-" if ratio is None else f"{100 * ratio:.0f}% " + verdict(ratio >= 0.5))
+        elif target:
             ok = p.get("e2e_p99_ms") is not None and p["delivered_rps"] >= 2000 and p["e2e_p99_ms"] < 1000
             target = ">= 2,000/s, p99 < 1 s: " + verdict(ok)
         else:
@@ -592,7 +608,7 @@ def command_summary(args):
         out.append(e2e_row.format(label, fmt(p.get("delivered_rps")), fmt(p.get("e2e_p50_ms"), 1), fmt(p.get("e2e_p99_ms"), 1),
                                   fmt(p.get("e2e_max_ms"), 1), fmt(p["accepted_rps"]), target, cpu(p)))
     out.append("")
-    for name, what in (("e2e-http", "HTTP"), ("e2e-smtp", "SMTP")):
+    for name, what in (("e2e-http", "HTTP"), ("e2e-smtp", "SMTP"), ("e2e-client", "Client mode")):
         if name in phases:
             p = phases[name]
             offered = f"offered {p['rate']:,}/s" if p["rate"] else "flat out"
@@ -638,6 +654,7 @@ def main():
         pre.add_argument(name, required=True)
     pre.add_argument("--customers", type=int, required=True)
     pre.add_argument("--batch", type=int, default=100)
+    pre.add_argument("--client-keys", help="client mode: folder of brand.key and index.key; elements are sealed before they go")
     load = sub.add_parser("load")
     for name in ("--json", "--raw", "--base", "--workspace", "--key-id", "--secret", "--duration"):
         load.add_argument(name, required=True)
