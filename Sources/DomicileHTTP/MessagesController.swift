@@ -42,6 +42,14 @@ struct SendAuthMiddleware: RouterMiddleware {
                                                 relay: relay)
         else { throw refusal }
         if workspace.suspended { throw Failure(.forbidden, "this workspace is suspended") }
+        var context = context
+        context.workspace = workspace
+        if relay {
+            // The brand's relay polls for its work: its calls do not spend the workspace's
+            // requests a minute, which are the brand's backend's and the main data center's.
+            context.actor = .relay(keyID: keyID)
+            return try await next(request, context)
+        }
         let decision = limiter.admit(workspace.id, limit: workspace.rateLimitPerMinute)
         let headers: HTTPFields = [.rateLimitLimit: "\(decision.limit)", .rateLimitRemaining: "\(decision.remaining)",
                                    .rateLimitReset: "\(decision.resetSeconds)"]
@@ -51,9 +59,7 @@ struct SendAuthMiddleware: RouterMiddleware {
             return ErrorResponse.response(Failure(.rateLimited, "rate limit of \(decision.limit) requests a minute reached"),
                                           requestID: context.requestID, headers: limited)
         }
-        var context = context
-        context.workspace = workspace
-        context.actor = relay ? .relay(keyID: keyID) : .mainDataCenter
+        context.actor = .mainDataCenter
         var response: Response
         do {
             response = try await next(request, context)

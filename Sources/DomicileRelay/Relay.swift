@@ -40,26 +40,43 @@ public final class Relay: Service, CallbackTarget {
         providers = built
     }
 
+    /// `workers` claim-and-send loops, so that one batch's provider calls and reports overlap the
+    /// next batch's claim; and one loop that forwards the providers' statuses and reports what a
+    /// failed call left in the journal.
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            var busy = false
-            do {
-                try await reportOutcomes()
-                busy = try await forwardStatuses() || busy
-                busy = try await claimAndSend() || busy
-            } catch {
-                // Domicile unreachable or refusing: the journal keeps what is owed, tried again shortly.
-                logger.warning("relay: Domicile call failed", metadata: ["error": "\(error)"])
-                busy = false
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(configuration.workers, 1) {
+                group.addTask {
+                    await self.loop { try await self.claimAndSend() }
+                }
             }
-            if !busy { try? await Task.sleep(for: configuration.idleInterval) }
+            group.addTask {
+                await self.loop {
+                    try await self.reportOutcomes()
+                    return try await self.forwardStatuses()
+                }
+            }
         }
         try? await domicile.shutdown()
     }
 
+    /// Runs `step` until shutdown, pausing when it had nothing to do or Domicile could not be reached.
+    private func loop(_ step: () async throws -> Bool) async {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var busy = false
+            do {
+                busy = try await step()
+            } catch {
+                // Domicile unreachable or refusing: the journal keeps what is owed, tried again shortly.
+                logger.warning("relay: Domicile call failed", metadata: ["error": "\(error)"])
+            }
+            if !busy { try? await Task.sleep(for: configuration.idleInterval) }
+        }
+    }
+
     // MARK: Hand-overs
 
-    /// Claims a batch and sends it; whether there was any.
+    /// Claims a batch, sends it and reports it; whether there was any.
     func claimAndSend() async throws -> Bool {
         let answer = try await domicile.post("claim", .object(["limit": .integer(Int64(configuration.batch)),
                                                                "lease_seconds": .integer(configuration.lease.components.seconds)]))
@@ -69,8 +86,17 @@ public final class Relay: Service, CallbackTarget {
             if case .string(let id)? = message["message_id"] { handed.append((id, message)) }
         }
         let known = try journal.entries(handed.map(\.id))
-        // Those already settled are only reported again (below, from the journal).
-        let toSend = handed.filter { if case .done? = known[$0.id] { false } else { true } }
+        // Those the journal has an outcome for were handed again: Domicile never heard of the
+        // outcome. They are reported again from the journal, not sent again.
+        var again: [JournalOutcome] = []
+        var toSend: [(id: String, message: JSONValue)] = []
+        for entry in handed {
+            if case .done(let outcome, let providerID, let code)? = known[entry.id] {
+                again.append((entry.id, outcome, providerID, code))
+            } else {
+                toSend.append(entry)
+            }
+        }
         try journal.markSending(toSend.map(\.id))
         let outcomes = await withTaskGroup(of: (String, RelayOutcome).self) { group in
             for (id, message) in toSend { group.addTask { (id, await self.deliver(message)) } }
@@ -78,31 +104,39 @@ public final class Relay: Service, CallbackTarget {
             for await outcome in group { all.append(outcome) }
             return all
         }
-        try journal.markDone(outcomes.map { id, outcome in
+        let done: [JournalOutcome] = outcomes.map { id, outcome in
             switch outcome {
             case .sent(let providerID): (id, "sent", providerID, nil)
             case .transient(let code): (id, "transient", nil, code)
             case .permanent(let code): (id, "permanent", nil, code)
             case .bounced(let code): (id, "bounced", nil, code)
             }
-        })
-        try await reportOutcomes()
+        }
+        try journal.markDone(done)
+        try await report(again + done)
         return true
     }
 
-    /// Sends the journal's outcomes Domicile has not confirmed.
+    typealias JournalOutcome = (id: String, outcome: String, providerMessageID: String?, code: String?)
+
+    /// Reports outcomes to Domicile; once it has them, the journal marks them reported.
+    func report(_ outcomes: [JournalOutcome]) async throws {
+        guard !outcomes.isEmpty else { return }
+        let results: [JSONValue] = outcomes.map { entry in
+            var fields: [String: JSONValue] = ["message_id": .string(entry.id), "outcome": .string(entry.outcome)]
+            if let providerID = entry.providerMessageID { fields["provider_message_id"] = .string(providerID) }
+            if let code = entry.code { fields["code"] = .string(code) }
+            return .object(fields)
+        }
+        _ = try await domicile.post("results", .object(["results": .array(results)]))
+        try journal.markReported(outcomes.map(\.id))
+    }
+
+    /// Reports what the journal holds and Domicile has not confirmed (a report that failed).
     func reportOutcomes() async throws {
         while true {
             let pending = try journal.unreported(limit: 500)
-            guard !pending.isEmpty else { return }
-            let results: [JSONValue] = pending.map { entry in
-                var fields: [String: JSONValue] = ["message_id": .string(entry.id), "outcome": .string(entry.outcome)]
-                if let providerID = entry.providerMessageID { fields["provider_message_id"] = .string(providerID) }
-                if let code = entry.code { fields["code"] = .string(code) }
-                return .object(fields)
-            }
-            _ = try await domicile.post("results", .object(["results": .array(results)]))
-            try journal.markReported(pending.map(\.id))
+            try await report(pending)
             if pending.count < 500 { return }
         }
     }

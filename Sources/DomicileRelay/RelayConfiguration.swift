@@ -16,6 +16,8 @@ public struct RelayConfiguration: Sendable {
     public var journalPath: String
     /// Messages taken per claim, and how long Domicile waits for their report before handing them again.
     public var batch: Int = 100
+    /// Batches out at once: one is claimed while others are with the providers or being reported.
+    public var workers: Int = 4
     public var lease: Duration = .seconds(120)
     /// How long the relay waits before asking again when there was nothing to do.
     public var idleInterval: Duration = .milliseconds(200)

@@ -122,35 +122,41 @@ extension Vault {
                                    actor: Actor) async throws -> [Bool] {
         try actor.require(.relay)
         try requireClientMode(workspace)
-        var recorded: [Bool] = []
-        for (messageID, outcome) in results {
-            guard var message = try await store.message(messageID, workspace: workspace.id), message.viaRelay, message.status == .sending else {
-                recorded.append(false)
-                continue
+        // Concurrently, so that the store's group commit makes the batch one write.
+        return try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for (position, result) in results.enumerated() {
+                group.addTask { (position, try await self.recordRelayResult(result.messageID, result.outcome, workspace: workspace.id)) }
             }
-            message.attempts += 1
-            switch outcome {
-            case .sent(let providerID):
-                recorded.append(try await settle(message, status: .sent, errorCode: nil, providerMessageID: providerID))
-            case .permanent(let code):
-                recorded.append(try await settle(message, status: .deadLetter, errorCode: code, providerMessageID: nil))
-            case .bounced(let code):
-                recorded.append(try await settle(message, status: .bounced, errorCode: code, providerMessageID: nil))
-            case .transient(let code):
-                let now = Date()
-                guard let next = Self.relayRetry.nextAttempt(after: message.attempts, now: now) else {
-                    recorded.append(try await settle(message, status: .deadLetter, errorCode: code, providerMessageID: nil))
-                    continue
-                }
-                message.status = .queued
-                message.errorCode = code
-                message.updatedAt = now
-                message.nextAttemptAt = next
-                recorded.append(try await store.record(message, change: MessageStatusChange(status: .queued, at: now, errorCode: code),
-                                                       event: nil, onlyIf: .sending))
-            }
+            var recorded = [Bool](repeating: false, count: results.count)
+            for try await (position, done) in group { recorded[position] = done }
+            return recorded
         }
-        return recorded
+    }
+
+    private func recordRelayResult(_ messageID: String, _ outcome: RelayOutcome, workspace: WorkspaceID) async throws -> Bool {
+        guard var message = try await store.message(messageID, workspace: workspace), message.viaRelay, message.status == .sending else {
+            return false
+        }
+        message.attempts += 1
+        switch outcome {
+        case .sent(let providerID):
+            return try await settle(message, status: .sent, errorCode: nil, providerMessageID: providerID)
+        case .permanent(let code):
+            return try await settle(message, status: .deadLetter, errorCode: code, providerMessageID: nil)
+        case .bounced(let code):
+            return try await settle(message, status: .bounced, errorCode: code, providerMessageID: nil)
+        case .transient(let code):
+            let now = Date()
+            guard let next = Self.relayRetry.nextAttempt(after: message.attempts, now: now) else {
+                return try await settle(message, status: .deadLetter, errorCode: code, providerMessageID: nil)
+            }
+            message.status = .queued
+            message.errorCode = code
+            message.updatedAt = now
+            message.nextAttemptAt = next
+            return try await store.record(message, change: MessageStatusChange(status: .queued, at: now, errorCode: code),
+                                          event: nil, onlyIf: .sending)
+        }
     }
 
     /// Applies the provider statuses the relay received in its callbacks (delivered, read, a

@@ -27,6 +27,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Address the providers' callbacks reach the relay at.") var host: String = "127.0.0.1"
     @Option(help: "Port of the callbacks listener (0 picks a free one).") var port: Int = 8090
     @Option(help: "Messages taken per claim.") var batch: Int = 100
+    @Option(help: "Batches out at once (each claimed, sent and reported on its own).") var workers: Int = 4
     @Option(help: "Seconds Domicile waits for a message's report before handing it again.") var leaseSeconds: Int = 120
     @Option(help: ArgumentHelp("PEM of the authority Domicile's certificate is issued by.", valueName: "file")) var domicileCa: String?
     @Option(help: ArgumentHelp("Client certificate (PEM) when Domicile requires mutual TLS.", valueName: "file")) var clientCert: String?
@@ -37,6 +38,7 @@ struct RelayCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
         guard !key.isEmpty else { throw ValidationError("--key is required: the brand key file") }
         guard (1...500).contains(batch) else { throw ValidationError("--batch must be 1 to 500") }
+        guard (1...64).contains(workers) else { throw ValidationError("--workers must be 1 to 64") }
         guard (10...3600).contains(leaseSeconds) else { throw ValidationError("--lease-seconds must be 10 to 3600") }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -52,6 +54,7 @@ struct RelayCommand: AsyncParsableCommand {
             keys: try BrandKeys(encryption: key.map(KeyFile.read), index: nil),
             providers: try RelayConfiguration.providers(file: providers), journalPath: journal)
         configuration.batch = batch
+        configuration.workers = workers
         configuration.lease = .seconds(leaseSeconds)
         configuration.domicileCA = domicileCa
         configuration.clientCertificate = clientCert
