@@ -140,6 +140,7 @@ struct RelayAPITests {
             #expect(try await Self.post(client, "/v1/relay/brand/results", bad, key: f.relayKey).status == .badRequest)
             #expect(try await f.api.store.message("m-1", workspace: workspace)?.status == .sending)
 
+            let reportedAt = Date()
             let results = #"{"results":[{"message_id":"m-1","outcome":"sent","provider_message_id":"P-1"},{"message_id":"m-2","outcome":"transient","code":"http_503"}]}"#
             let reported = try await Self.post(client, "/v1/relay/brand/results", results, key: f.relayKey)
             #expect(reported.json["recorded"] as? Int == 2)
@@ -148,7 +149,9 @@ struct RelayAPITests {
             let sent = try #require(try await f.api.store.message("m-1", workspace: workspace))
             #expect(sent.status == .sent && sent.providerMessageID == "P-1" && sent.sealedPayload == nil)
             let retried = try #require(try await f.api.store.message("m-2", workspace: workspace))
-            #expect(retried.status == .queued && retried.attempts == 1 && retried.nextAttemptAt > Date() && retried.errorCode == "http_503")
+            #expect(retried.status == .queued && retried.attempts == 1 && retried.errorCode == "http_503")
+            // The first retry waits 1 to 2 s (the dispatcher's backoff, with jitter).
+            #expect(retried.nextAttemptAt >= reportedAt.addingTimeInterval(0.99) && retried.nextAttemptAt <= Date().addingTimeInterval(2.01))
 
             let statuses = #"{"statuses":[{"provider_message_id":"P-1","status":"delivered"},{"provider_message_id":"P-unknown","status":"delivered"}]}"#
             let applied = try await Self.post(client, "/v1/relay/brand/statuses", statuses, key: f.relayKey)
